@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Theory of operation: thin, errno-correct wrappers over libc. Every function
+ * returns 0 (or a count) on success and -errno on failure; none prints or
+ * exits, so the library, the supervisor and the agent can all share them.
+ */
+#include "util.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int write_all(int fd, const void *buf, size_t n)
+{
+        const char *p = buf;
+
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += k;
+                n -= (size_t)k;
+        }
+        return 0;
+}
+
+ssize_t read_full(int fd, void *buf, size_t n)
+{
+        char *p = buf;
+        size_t done = 0;
+
+        while (done < n) {
+                ssize_t k = read(fd, p + done, n - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                done += (size_t)k;
+        }
+        return (ssize_t)done;
+}
+
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_free_ char *buf = NULL;
+        ssize_t n;
+
+        if (fd < 0)
+                return negative_errno();
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        n = read_full(fd, buf, max + 1);
+        if (n < 0)
+                return (int)n;
+        if ((size_t)n > max)
+                return -EFBIG;
+        buf[n] = '\0';
+        if (ret_len)
+                *ret_len = (size_t)n;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int write_file(const char *path, const char *text, mode_t mode)
+{
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        int r;
+
+        if (fd < 0)
+                return negative_errno();
+        r = write_all(fd, text, strlen(text));
+        if (r < 0)
+                return r;
+        if (close(TAKE_FD(fd)) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int fd_update_flag(int fd, int get, int set, int flag, bool on)
+{
+        int flags = fcntl(fd, get);
+        int nflags;
+
+        if (flags < 0)
+                return negative_errno();
+        nflags = on ? flags | flag : flags & ~flag;
+        if (nflags != flags && fcntl(fd, set, nflags) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int fd_set_nonblock(int fd, bool on)
+{
+        return fd_update_flag(fd, F_GETFL, F_SETFL, O_NONBLOCK, on);
+}
+
+int fd_set_cloexec(int fd, bool on)
+{
+        return fd_update_flag(fd, F_GETFD, F_SETFD, FD_CLOEXEC, on);
+}
+
+uint64_t now_ns(clockid_t clock)
+{
+        struct timespec ts;
+
+        clock_gettime(clock, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+        _cleanup_free_ char *copy = strdup(path);
+        char *p;
+
+        if (!copy)
+                return -ENOMEM;
+        for (p = copy + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(copy, mode) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *p = '/';
+        }
+        if (mkdir(copy, mode) < 0 && errno != EEXIST)
+                return negative_errno();
+        return 0;
+}
+
+static int rm_rf_at(int dirfd, const char *name)
+{
+        struct stat st;
+        int r = 0;
+
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        if (S_ISDIR(st.st_mode)) {
+                int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                DIR *d;
+                struct dirent *de;
+
+                if (fd < 0)
+                        return negative_errno();
+                d = fdopendir(fd);
+                if (!d) {
+                        r = negative_errno();
+                        close(fd);
+                        return r;
+                }
+                while ((de = readdir(d))) {
+                        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                                continue;
+                        int k = rm_rf_at(dirfd(d), de->d_name);
+                        if (k < 0 && r == 0)
+                                r = k;
+                }
+                closedir(d);
+                if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+                        r = negative_errno();
+                return r;
+        }
+        if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+                return negative_errno();
+        return 0;
+}
+
+int rm_rf(const char *path)
+{
+        return rm_rf_at(AT_FDCWD, path);
+}
+
+const char *startswith(const char *s, const char *prefix)
+{
+        size_t n = strlen(prefix);
+
+        return strncmp(s, prefix, n) == 0 ? s + n : NULL;
+}
+
+char *strdup_printf(const char *fmt, ...)
+{
+        va_list ap;
+        char *s;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        return r < 0 ? NULL : s;
+}
+
+int parse_u64(const char *s, uint64_t *ret)
+{
+        uint64_t v = 0;
+
+        if (!s || !*s)
+                return -EINVAL;
+        for (; *s; s++) {
+                if (!isdigit((unsigned char)*s))
+                        return -EINVAL;
+                if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+                        return -ERANGE;
+                v = v * 10 + (uint64_t)(*s - '0');
+        }
+        *ret = v;
+        return 0;
+}
+
+/* Reads leading digits of *s into *ret, advancing *s. -EINVAL if none. */
+static int take_number(const char **s, uint64_t *ret)
+{
+        uint64_t v = 0;
+        const char *p = *s;
+
+        if (!isdigit((unsigned char)*p))
+                return -EINVAL;
+        for (; isdigit((unsigned char)*p); p++) {
+                if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+                        return -ERANGE;
+                v = v * 10 + (uint64_t)(*p - '0');
+        }
+        *s = p;
+        *ret = v;
+        return 0;
+}
+
+static int mul_checked(uint64_t a, uint64_t b, uint64_t *ret)
+{
+        if (b != 0 && a > UINT64_MAX / b)
+                return -ERANGE;
+        *ret = a * b;
+        return 0;
+}
+
+int parse_size(const char *s, uint64_t *ret_bytes)
+{
+        static const char units[] = "KMGTP";
+        uint64_t v, mult = 1;
+        const char *u;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        r = take_number(&s, &v);
+        if (r < 0)
+                return r;
+        if ((*s == 'b' || *s == 'B') && s[1] == '\0') {
+                s++;
+        } else if (*s) {
+                u = strchr(units, toupper((unsigned char)*s));
+                if (!u)
+                        return -EINVAL;
+                for (long i = 0; i <= u - units; i++)
+                        mult *= 1024;
+                s++;
+                if (*s == 'i' || *s == 'I')
+                        s++;
+                if (*s == 'b' || *s == 'B')
+                        s++;
+                if (*s)
+                        return -EINVAL;
+        }
+        r = mul_checked(v, mult, &v);
+        if (r < 0)
+                return r;
+        *ret_bytes = v;
+        return 0;
+}
+
+int parse_duration_ms(const char *s, uint64_t *ret_ms)
+{
+        uint64_t total = 0;
+        int r;
+
+        if (!s || !*s)
+                return -EINVAL;
+        while (*s) {
+                uint64_t v, mult, part;
+
+                r = take_number(&s, &v);
+                if (r < 0)
+                        return r;
+                if (startswith(s, "ms")) {
+                        mult = 1;
+                        s += 2;
+                } else if (*s == 's' || *s == '\0') {
+                        mult = 1000;
+                        s += *s ? 1 : 0;
+                } else if (*s == 'm') {
+                        mult = 60 * 1000;
+                        s++;
+                } else if (*s == 'h') {
+                        mult = 3600 * 1000;
+                        s++;
+                } else if (*s == 'd') {
+                        mult = 86400 * 1000;
+                        s++;
+                } else {
+                        return -EINVAL;
+                }
+                r = mul_checked(v, mult, &part);
+                if (r < 0)
+                        return r;
+                if (total > UINT64_MAX - part)
+                        return -ERANGE;
+                total += part;
+        }
+        *ret_ms = total;
+        return 0;
+}
+
+const char *format_bytes(uint64_t bytes, char *buf, size_t size)
+{
+        static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+        double v = (double)bytes;
+        size_t i = 0;
+
+        while (v >= 1024 && i + 1 < ARRAY_SIZE(units)) {
+                v /= 1024;
+                i++;
+        }
+        if (i == 0)
+                snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+        else
+                snprintf(buf, size, "%.1f %s", v, units[i]);
+        return buf;
+}

@@ -45,6 +45,12 @@ void cbor_put_text(struct cbor_buf *b, const char *s, size_t n);
 void cbor_put_str(struct cbor_buf *b, const char *s); /* NUL-terminated text */
 void cbor_put_array(struct cbor_buf *b, size_t count);
 void cbor_put_map(struct cbor_buf *b, size_t pairs);
+/* Added for completeness (tests, fuzzing, unknown fields of later versions). */
+void cbor_put_tag(struct cbor_buf *b, uint64_t tag); /* one item must follow */
+void cbor_put_undefined(struct cbor_buf *b);
+/* Simple values 0..19 and 32..255; 20..31 set err = -EINVAL. */
+void cbor_put_simple(struct cbor_buf *b, uint8_t v);
+void cbor_put_double(struct cbor_buf *b, double v); /* always 8 bytes */
 
 /* ---- decoder ---- */
 
@@ -91,14 +97,19 @@ static inline bool cbor_reader_done(const struct cbor_reader *r)
 
 /* Reads one item head. Containers: the caller then reads count items (or
  * 2*count for maps). -EBADMSG on malformed or truncated input, -ENOTSUP for
- * indefinite lengths. A string's length is checked against the input. */
+ * indefinite lengths, -ERANGE for a negative integer below INT64_MIN. A
+ * string's length is checked against the input, and a container's count
+ * against the bytes left (each item needs one). Every decoding function
+ * leaves the cursor where it was when it fails. */
 int cbor_next(struct cbor_reader *r, struct cbor_item *ret);
 
-/* Skips one complete item, nested ones included, up to CBOR_MAX_DEPTH. */
+/* Skips one complete item, nested ones included (any negative integer too),
+ * up to CBOR_MAX_DEPTH nested containers/tags (-EBADMSG past it); no recursion. */
 int cbor_skip(struct cbor_reader *r);
 
 /* Typed readers: read the next item and require its type (-EBADMSG if not).
  * cbor_get_int accepts UINT and NEGINT that fit int64_t (-ERANGE if not). */
+int cbor_get_float(struct cbor_reader *r, double *ret); /* half, single or double */
 int cbor_get_uint(struct cbor_reader *r, uint64_t *ret);
 int cbor_get_int(struct cbor_reader *r, int64_t *ret);
 int cbor_get_bool(struct cbor_reader *r, bool *ret);

@@ -36,7 +36,7 @@ struct frame_reader {
         size_t len;   /* bytes held */
         size_t start; /* offset of the first unconsumed byte */
         size_t cap;
-        int err;      /* sticky -EBADMSG once a bad length was seen */
+        int err; /* sticky -EBADMSG once a bad length was seen */
 };
 
 void frame_reader_init(struct frame_reader *fr);
@@ -44,11 +44,15 @@ void frame_reader_free(struct frame_reader *fr);
 
 /* Space to read into: at least `want` bytes (grows the buffer, up to one whole
  * frame plus the header). Returns NULL on allocation failure. After reading n
- * bytes into it call frame_reader_commit(fr, n). */
+ * bytes into it call frame_reader_commit(fr, n). At the cap *ret_avail may be
+ * smaller than want, and is 0 only while whole frames wait in the buffer:
+ * take them with frame_reader_next() first. A poisoned reader recycles its
+ * buffer (what is read into it is discarded). */
 uint8_t *frame_reader_space(struct frame_reader *fr, size_t want, size_t *ret_avail);
 void frame_reader_commit(struct frame_reader *fr, size_t n);
 
-/* Copies bytes in (for callers that already hold them). 0 or -ENOMEM. */
+/* Copies bytes in (for callers that already hold them). 0, -ENOMEM, or
+ * -EBADMSG once the reader is poisoned (the bytes are dropped). */
 int frame_reader_feed(struct frame_reader *fr, const void *data, size_t n);
 
 /* Yields the next whole frame: 1 and *ret filled (valid until the next call
@@ -58,7 +62,8 @@ int frame_reader_next(struct frame_reader *fr, struct frame *ret);
 /* Encoding: frame_begin() appends a header with a placeholder length,
  * the caller appends the body (CBOR) to the same buffer, and frame_end()
  * patches the length. frame_end() fails with -EMSGSIZE past FRAME_MAX_LEN
- * and returns b->err if the buffer had failed. */
+ * and returns b->err if the buffer had failed; on failure it removes the
+ * partial frame (b->len = start), so frames queued before it stay intact. */
 size_t frame_begin(struct cbor_buf *b, uint32_t id, uint8_t flags);
 int frame_end(struct cbor_buf *b, size_t start);
 

@@ -123,10 +123,13 @@ uint64_t now_ns(clockid_t clock)
 int mkdir_p(const char *path, mode_t mode)
 {
         _cleanup_free_ char *copy = strdup(path);
+        struct stat st;
         char *p;
 
         if (!copy)
                 return -ENOMEM;
+        if (!*copy)
+                return -ENOENT;
         for (p = copy + 1; *p; p++) {
                 if (*p != '/')
                         continue;
@@ -135,20 +138,27 @@ int mkdir_p(const char *path, mode_t mode)
                         return negative_errno();
                 *p = '/';
         }
-        if (mkdir(copy, mode) < 0 && errno != EEXIST)
-                return negative_errno();
+        if (mkdir(copy, mode) < 0) {
+                if (errno != EEXIST)
+                        return negative_errno();
+                /* EEXIST: fine only if it is a directory (or a link to one) */
+                if (stat(copy, &st) < 0)
+                        return negative_errno();
+                if (!S_ISDIR(st.st_mode))
+                        return -ENOTDIR;
+        }
         return 0;
 }
 
-static int rm_rf_at(int dirfd, const char *name)
+static int rm_rf_at(int parent_fd, const char *name)
 {
         struct stat st;
         int r = 0;
 
-        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return errno == ENOENT ? 0 : negative_errno();
         if (S_ISDIR(st.st_mode)) {
-                int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 DIR *d;
                 struct dirent *de;
 
@@ -168,11 +178,11 @@ static int rm_rf_at(int dirfd, const char *name)
                                 r = k;
                 }
                 closedir(d);
-                if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+                if (unlinkat(parent_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
                         r = negative_errno();
                 return r;
         }
-        if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+        if (unlinkat(parent_fd, name, 0) < 0 && errno != ENOENT)
                 return negative_errno();
         return 0;
 }

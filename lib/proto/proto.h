@@ -39,8 +39,9 @@
 #define PROTO_MAX_ENV      4096u
 #define PROTO_MAX_STRING   (64u * 1024u) /* one argument, env entry, path */
 #define PROTO_MAX_RLIMITS  16u
-#define PROTO_DATA_CHUNK   (64u * 1024u) /* stdout/stderr/stdin bytes per frame */
+#define PROTO_DATA_CHUNK   (64u * 1024u)  /* stdout/stderr/stdin bytes per frame */
 #define PROTO_STDIN_WINDOW (256u * 1024u) /* unacknowledged stdin bytes per session */
+#define PROTO_MAX_SIGNAL   64             /* signal numbers are 1..64 (Linux _NSIG - 1) */
 
 enum proto_type {
         PROTO_UNKNOWN = 0,
@@ -65,6 +66,9 @@ enum proto_type {
 /* "core.exec.request" etc.; NULL for PROTO_UNKNOWN. */
 const char *proto_type_name(enum proto_type t);
 enum proto_type proto_type_from_name(const char *name, size_t len);
+/* The frame flags every frame of type t carries (the table above); encoders
+ * add them to whatever flags the caller passes. 0 for PROTO_UNKNOWN. */
+uint8_t proto_type_flags(enum proto_type t);
 
 /* A decoded envelope. type_name is set even for PROTO_UNKNOWN types so the
  * receiver can answer core.error naming it. */
@@ -113,9 +117,9 @@ struct proto_exec_request {
         size_t argc;
         char **env; /* "KEY=VALUE", envc entries, NULL-terminated */
         size_t envc;
-        char *cwd;  /* NULL: the user's home, or / */
-        char *user; /* NULL: root; "name", "uid", "uid:gid", "name:group" */
-        bool tty;   /* run on a PTY (stdout and stderr merged) */
+        char *cwd;      /* NULL: the user's home, or / */
+        char *user;     /* NULL: root; "name", "uid", "uid:gid", "name:group" */
+        bool tty;       /* run on a PTY (stdout and stderr merged) */
         bool has_stdin; /* "stdin": the host will send stdin; false: /dev/null */
         uint16_t rows, cols;
         struct proto_rlimit rlimits[PROTO_MAX_RLIMITS];
@@ -163,7 +167,7 @@ struct proto_data {
 };
 
 struct proto_stdin_ack {
-        uint64_t bytes;
+        uint64_t bytes; /* stdin bytes written to the process since the previous ack */
 };
 
 /* Decoders: payload slice -> struct. */
@@ -171,6 +175,7 @@ int proto_decode_ready(const struct proto_msg *m, struct proto_ready *ret);
 int proto_decode_error(const struct proto_msg *m, struct proto_error *ret);
 int proto_decode_exec_request(const struct proto_msg *m, struct proto_exec_request *ret);
 void proto_exec_request_free(struct proto_exec_request *req); /* frees members, not req */
+void proto_strv_free(char **v); /* a NULL-terminated vector and its strings; NULL is fine */
 int proto_decode_exec_failed(const struct proto_msg *m, struct proto_exec_failed *ret);
 int proto_decode_exec_exited(const struct proto_msg *m, struct proto_exec_exited *ret);
 int proto_decode_exec_started(const struct proto_msg *m, struct proto_exec_started *ret);

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Theory of operation: configuration objects are plain structs behind
+ * setters that validate each value as it arrives, so a bad value fails at
+ * the call that passed it, with a message naming it, and a configuration
+ * that exists is always valid.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+
+#include "error.h"
+#include "internal.h"
+#include "lib/core/util.h"
+
+bool sandbox_name_is_valid(const char *name)
+{
+        size_t n = strlen(name);
+
+        if (n == 0 || n > SANDBOX_NAME_MAX || !isalnum((unsigned char)name[0]))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)name[i];
+                if (!isalnum(c) && c != '_' && c != '.' && c != '-')
+                        return false;
+        }
+        return true;
+}
+
+static int replace_string(char **field, const char *value)
+{
+        char *copy = NULL;
+
+        if (value) {
+                copy = strdup(value);
+                if (!copy)
+                        return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+        }
+        free(*field);
+        *field = copy;
+        return 0;
+}
+
+msb_sandbox_config *msb_sandbox_config_new(void)
+{
+        msb_sandbox_config *cfg = calloc(1, sizeof(*cfg));
+
+        if (!cfg)
+                return NULL;
+        cfg->image = strdup("base");
+        if (!cfg->image) {
+                free(cfg);
+                return NULL;
+        }
+        cfg->memory_mib = SANDBOX_DEFAULT_MEM_MIB;
+        cfg->cpus = SANDBOX_DEFAULT_CPUS;
+        cfg->root_disk_bytes = SANDBOX_DEFAULT_DISK;
+        cfg->cancel_fd = -1;
+        return cfg;
+}
+
+void msb_sandbox_config_free(msb_sandbox_config *cfg)
+{
+        if (!cfg)
+                return;
+        free(cfg->image);
+        free(cfg->name);
+        free(cfg->accel);
+        free(cfg);
+}
+
+int msb_sandbox_config_set_image(msb_sandbox_config *cfg, const char *image)
+{
+        if (!image || !*image)
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL, "image must not be empty");
+        return replace_string(&cfg->image, image);
+}
+
+int msb_sandbox_config_set_name(msb_sandbox_config *cfg, const char *name)
+{
+        if (!name || !sandbox_name_is_valid(name))
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
+                                 "invalid sandbox name '%s': use 1-128 of [A-Za-z0-9_.-], "
+                                 "starting with a letter or digit",
+                                 name ? name : "");
+        return replace_string(&cfg->name, name);
+}
+
+int msb_sandbox_config_set_memory_mib(msb_sandbox_config *cfg, uint32_t mib)
+{
+        if (mib < SANDBOX_MIN_MEM_MIB || mib > SANDBOX_MAX_MEM_MIB)
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -ERANGE,
+                                 "memory %u MiB is out of range (%u MiB to %u MiB)", mib,
+                                 SANDBOX_MIN_MEM_MIB, SANDBOX_MAX_MEM_MIB);
+        cfg->memory_mib = mib;
+        return 0;
+}
+
+int msb_sandbox_config_set_cpus(msb_sandbox_config *cfg, uint32_t cpus)
+{
+        if (cpus < 1 || cpus > SANDBOX_MAX_CPUS)
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -ERANGE,
+                                 "cpus %u is out of range (1 to %u)", cpus, SANDBOX_MAX_CPUS);
+        cfg->cpus = cpus;
+        return 0;
+}
+
+int msb_sandbox_config_set_accel(msb_sandbox_config *cfg, const char *accel)
+{
+        if (!accel || (!streq(accel, "auto") && !streq(accel, "kvm") && !streq(accel, "tcg")))
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
+                                 "unknown accelerator '%s': use auto, kvm or tcg",
+                                 accel ? accel : "");
+        return replace_string(&cfg->accel, accel);
+}
+
+int msb_sandbox_config_set_root_disk_size(msb_sandbox_config *cfg, uint64_t bytes)
+{
+        if (bytes < SANDBOX_MIN_DISK || bytes > SANDBOX_MAX_DISK)
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -ERANGE,
+                                 "root disk size is out of range (64M to 16T)");
+        cfg->root_disk_bytes = bytes;
+        return 0;
+}
+
+int msb_sandbox_config_set_boot_timeout_ms(msb_sandbox_config *cfg, uint64_t ms)
+{
+        cfg->boot_timeout_ms = ms;
+        return 0;
+}
+
+int msb_sandbox_config_set_cancel_fd(msb_sandbox_config *cfg, int fd)
+{
+        cfg->cancel_fd = fd < 0 ? -1 : fd;
+        return 0;
+}
+
+msb_exec_config *msb_exec_config_new(void)
+{
+        msb_exec_config *cfg = calloc(1, sizeof(*cfg));
+
+        if (!cfg)
+                return NULL;
+        cfg->rows = 24;
+        cfg->cols = 80;
+        return cfg;
+}
+
+static void strv_free(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+void msb_exec_config_free(msb_exec_config *cfg)
+{
+        if (!cfg)
+                return;
+        strv_free(cfg->argv, cfg->argc);
+        strv_free(cfg->env, cfg->envc);
+        free(cfg->cwd);
+        free(cfg->user);
+        free(cfg);
+}
+
+static bool string_ok(const char *s)
+{
+        return s && strlen(s) < PROTO_MAX_STRING;
+}
+
+int msb_exec_config_set_argv(msb_exec_config *cfg, size_t argc, const char *const *argv)
+{
+        char **v;
+
+        if (argc < 1 || argc > PROTO_MAX_ARGS || !argv || !argv[0] || !*argv[0])
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL, "no command given");
+        v = calloc(argc + 1, sizeof(char *));
+        if (!v)
+                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < argc; i++) {
+                if (!string_ok(argv[i]) || !(v[i] = strdup(argv[i]))) {
+                        strv_free(v, i);
+                        return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
+                                         "argument %zu is missing or too long", i);
+                }
+        }
+        strv_free(cfg->argv, cfg->argc);
+        cfg->argv = v;
+        cfg->argc = argc;
+        return 0;
+}
+
+int msb_exec_config_add_env(msb_exec_config *cfg, const char *kv)
+{
+        const char *eq = kv ? strchr(kv, '=') : NULL;
+        size_t keylen;
+        char *copy, **v;
+
+        if (!eq || eq == kv || !string_ok(kv))
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
+                                 "invalid environment entry '%s': expected KEY=VALUE",
+                                 kv ? kv : "");
+        keylen = (size_t)(eq - kv) + 1;
+        copy = strdup(kv);
+        if (!copy)
+                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < cfg->envc; i++) {
+                if (strncmp(cfg->env[i], kv, keylen) == 0) {
+                        free(cfg->env[i]);
+                        cfg->env[i] = copy;
+                        return 0;
+                }
+        }
+        if (cfg->envc >= PROTO_MAX_ENV) {
+                free(copy);
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -E2BIG, "too many environment entries");
+        }
+        v = realloc(cfg->env, (cfg->envc + 2) * sizeof(char *));
+        if (!v) {
+                free(copy);
+                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+        }
+        v[cfg->envc++] = copy;
+        v[cfg->envc] = NULL;
+        cfg->env = v;
+        return 0;
+}
+
+int msb_exec_config_set_cwd(msb_exec_config *cfg, const char *cwd)
+{
+        if (cwd && (cwd[0] != '/' || !string_ok(cwd)))
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
+                                 "working directory '%s' must be an absolute path", cwd);
+        return replace_string(&cfg->cwd, cwd);
+}
+
+int msb_exec_config_set_user(msb_exec_config *cfg, const char *user)
+{
+        if (user && (!*user || !string_ok(user)))
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL, "user must not be empty");
+        return replace_string(&cfg->user, user);
+}
+
+int msb_exec_config_set_tty(msb_exec_config *cfg, int tty, uint16_t rows, uint16_t cols)
+{
+        cfg->tty = tty != 0;
+        cfg->rows = rows ? rows : 24;
+        cfg->cols = cols ? cols : 80;
+        return 0;
+}
+
+int msb_exec_config_set_stdin(msb_exec_config *cfg, int enabled)
+{
+        cfg->has_stdin = enabled != 0;
+        return 0;
+}
+
+static int parse_rlimit_value(const char *s, uint64_t *ret)
+{
+        if (streq(s, "unlimited") || streq(s, "-1")) {
+                *ret = UINT64_MAX;
+                return 0;
+        }
+        return parse_u64(s, ret);
+}
+
+int msb_exec_config_add_rlimit(msb_exec_config *cfg, const char *spec)
+{
+        static const char *const names[] = {
+                "cpu",     "fsize", "data",  "stack",      "core",     "rss",  "nproc",  "nofile",
+                "memlock", "as",    "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime"};
+        _cleanup_free_ char *copy = spec ? strdup(spec) : NULL;
+        struct proto_rlimit rl = {0};
+        char *eq, *colon;
+        bool known = false;
+
+        if (!copy || !(eq = strchr(copy, '=')))
+                goto invalid;
+        *eq = '\0';
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                known = known || streq(copy, names[i]);
+        if (!known || strlen(copy) >= sizeof(rl.resource))
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
+                                 "unknown resource limit '%s' (known: cpu fsize data stack core "
+                                 "rss nproc nofile memlock as locks sigpending msgqueue nice "
+                                 "rtprio rttime)",
+                                 copy);
+        strcpy(rl.resource, copy);
+        colon = strchr(eq + 1, ':');
+        if (colon)
+                *colon = '\0';
+        if (parse_rlimit_value(eq + 1, &rl.soft) < 0)
+                goto invalid;
+        rl.hard = rl.soft;
+        if (colon && parse_rlimit_value(colon + 1, &rl.hard) < 0)
+                goto invalid;
+        if (rl.soft > rl.hard)
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
+                                 "resource limit '%s': soft limit above hard limit", spec);
+        for (size_t i = 0; i < cfg->n_rlimits; i++) {
+                if (streq(cfg->rlimits[i].resource, rl.resource)) {
+                        cfg->rlimits[i] = rl;
+                        return 0;
+                }
+        }
+        if (cfg->n_rlimits >= PROTO_MAX_RLIMITS)
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -E2BIG, "too many resource limits");
+        cfg->rlimits[cfg->n_rlimits++] = rl;
+        return 0;
+invalid:
+        return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
+                         "invalid resource limit '%s': expected NAME=SOFT[:HARD]",
+                         spec ? spec : "");
+}
+
+int msb_exec_config_set_timeout_ms(msb_exec_config *cfg, uint64_t ms)
+{
+        cfg->timeout_ms = ms;
+        return 0;
+}

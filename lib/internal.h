@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Definitions shared by the files that implement the public API
+ * (config.c, sandbox.c, exec.c). Not installed.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "microsandbox.h"
+#include "lib/proto/proto.h"
+
+#define SANDBOX_NAME_MAX        128
+#define SANDBOX_DEFAULT_MEM_MIB 512
+#define SANDBOX_DEFAULT_CPUS    1
+#define SANDBOX_DEFAULT_DISK    (4ULL << 30)
+#define SANDBOX_MIN_MEM_MIB     64
+#define SANDBOX_MAX_MEM_MIB     (1024u * 1024u)
+#define SANDBOX_MAX_CPUS        64
+#define SANDBOX_MIN_DISK        (64ULL << 20)
+#define SANDBOX_MAX_DISK        (16ULL << 40)
+
+struct msb_sandbox_config {
+        char *image;
+        char *name; /* NULL: generated */
+        uint32_t memory_mib;
+        uint32_t cpus;
+        char *accel; /* NULL: $MSB_ACCEL or auto */
+        uint64_t root_disk_bytes;
+        uint64_t boot_timeout_ms; /* 0: by accelerator */
+        int cancel_fd;
+};
+
+struct msb_exec_config {
+        char **argv;
+        size_t argc;
+        char **env;
+        size_t envc;
+        char *cwd;
+        char *user;
+        bool tty;
+        bool has_stdin;
+        uint16_t rows, cols;
+        struct proto_rlimit rlimits[PROTO_MAX_RLIMITS];
+        size_t n_rlimits;
+        uint64_t timeout_ms;
+};
+
+/* True when name is 1-128 of [A-Za-z0-9_.-] and starts with a letter or digit. */
+bool sandbox_name_is_valid(const char *name);
+
+struct chan;
+/* The agent channel of a sandbox (exec.c sends and receives through it). */
+struct chan *sandbox_chan(msb_sandbox *sb);
+
+/* Turns a channel failure into the API error: the VM exited (with the last
+ * kernel log line), a malformed frame, or a host error. Returns r. */
+int sandbox_fail_channel(msb_sandbox *sb, int r);

@@ -36,7 +36,7 @@ int log_level_from_string(const char *s, enum log_level *ret)
 
 void log_emit(enum log_level level, const char *fmt, ...)
 {
-        char buf[1024];
+        char buf[4096];
         va_list ap;
         int saved = errno;
 

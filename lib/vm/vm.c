@@ -40,6 +40,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/core/log.h"
 #include "lib/core/util.h"
 
 #define STDERR_TAIL_MAX 4096
@@ -266,6 +267,18 @@ static int spawn(struct child *ch, int null_fd, int out_fd, int agent_fd)
         return n == sizeof(e) && e > 0 ? -e : -EIO;
 }
 
+/* The whole QEMU command line at debug level (arguments joined by spaces,
+ * unquoted), for whoever needs to see or rerun what was started. */
+static void log_argv(char *const *argv)
+{
+        char line[8192];
+        size_t n = 0;
+
+        for (size_t i = 0; argv[i] && n < sizeof(line); i++)
+                n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s", i ? " " : "", argv[i]);
+        log_debug("qemu: %s", line);
+}
+
 int vm_start(const struct vm_config *c, struct vm **ret, char *errmsg, size_t errmsg_size)
 {
         _cleanup_(vm_argv_freep) char **argv = NULL;
@@ -280,6 +293,7 @@ int vm_start(const struct vm_config *c, struct vm **ret, char *errmsg, size_t er
         r = vm_build_argv(c, &argv, errmsg, errmsg_size);
         if (r < 0)
                 return r;
+        log_argv(argv);
         r = check_files(c, argv[0], &qemu, errmsg, errmsg_size);
         if (r < 0)
                 return r;

@@ -73,6 +73,26 @@ msb_error_kind msb_errkind(void);
  */
 const char *msb_version(void);
 
+/**
+ * enum msb_log_level - how much the library says through a log handler.
+ */
+typedef enum msb_log_level {
+        MSB_LOG_ERROR = 0,
+        MSB_LOG_WARN = 1,
+        MSB_LOG_INFO = 2,
+        MSB_LOG_DEBUG = 3,
+} msb_log_level;
+
+typedef void (*msb_log_fn)(msb_log_level level, const char *message, void *userdata);
+
+/**
+ * msb_set_log_handler() - where the library's diagnostics go (it never
+ * prints). Messages up to max_level are passed to fn; NULL turns logging
+ * off (the default). Process-wide: call it once, before other threads use
+ * the library.
+ */
+void msb_set_log_handler(msb_log_fn fn, msb_log_level max_level, void *userdata);
+
 /* ------------------------------------------------------------------------ */
 /* Sandbox configuration                                                    */
 /* ------------------------------------------------------------------------ */

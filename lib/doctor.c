@@ -69,7 +69,9 @@ int msb_doctor(msb_doctor_check *checks, size_t max)
                 add(&rep, "cpu", -1, "hardware virtualization (vmx/svm): %s",
                     facts.cpu_has_virt ? "yes" : "no");
                 add(&rep, "/dev/kvm", -1, "%s",
-                    !facts.kvm_exists  ? "absent"
+                    !facts.kvm_exists ? "absent"
+                    : facts.kvm_module == VM_KVM_MODULE_PVM
+                            ? "PVM (kvm_pvm): runs only PVM-aware guest kernels, not ours"
                     : facts.kvm_usable ? "usable"
                                        : "present but not usable by this user");
                 if (vm_accel_decide(VM_ACCEL_AUTO, &facts, &chosen, notice, sizeof(notice)) == 0)

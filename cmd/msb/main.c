@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lib/core/log.h"
 #include "lib/core/util.h"
 
 struct command {
@@ -55,7 +54,7 @@ static void usage(FILE *f)
                    "Run 'msb COMMAND --help' for more about a command.\n");
 }
 
-static void log_to_stderr(enum log_level level, const char *msg, void *userdata)
+static void log_to_stderr(msb_log_level level, const char *msg, void *userdata)
 {
         static const char *const names[] = {"error", "warn", "info", "debug"};
 
@@ -64,16 +63,18 @@ static void log_to_stderr(enum log_level level, const char *msg, void *userdata)
 
 static int setup_logging(const char *level_name)
 {
-        enum log_level level;
+        static const char *const names[] = {"error", "warn", "info", "debug"};
 
         if (!level_name || !*level_name)
                 return 0;
-        if (log_level_from_string(level_name, &level) < 0) {
-                cli_error("unknown log level '%s': use error, warn, info or debug", level_name);
-                return -1;
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+                if (streq(level_name, names[i])) {
+                        msb_set_log_handler(log_to_stderr, (msb_log_level)i, NULL);
+                        return 0;
+                }
         }
-        log_set_handler(log_to_stderr, level, NULL);
-        return 0;
+        cli_error("unknown log level '%s': use error, warn, info or debug", level_name);
+        return -1;
 }
 
 int main(int argc, char **argv)

@@ -14,10 +14,12 @@ MESON_OPTS ?=
 
 PACKAGES := \
 	meson ninja-build pkg-config gcc clang make \
-	libext2fs-dev libcmocka-dev musl-tools \
-	linux-source-6.1 bc bison flex libelf-dev libssl-dev cpio xz-utils \
+	libext2fs-dev libcmocka-dev musl-tools libsqlite3-dev \
+	libarchive-dev libcurl4-openssl-dev libssl-dev \
+	linux-source-6.1 bc bison flex libelf-dev cpio xz-utils \
 	qemu-system-x86 busybox-static e2fsprogs \
-	python3 python3-pytest libclang-rt-14-dev clang-format
+	python3 python3-pytest libclang-rt-14-dev clang-format \
+	docker-registry skopeo umoci apache2-utils python3-jwt python3-cryptography zstd
 
 .PHONY: all deps build demo test unit fuzz asan e2e check format clean
 

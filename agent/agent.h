@@ -8,6 +8,7 @@
  *                 discovery, orderly teardown and reboot
  *   exec.c        spawning one command: user, env, rlimits, stdio, PTY, and
  *                 the child's report of why it could not exec
+ *   fs.c          the helper process that runs one core.fs.request
  *   server.c      the protocol server: one epoll loop over the host stream,
  *                 signals and every session's descriptors
  */
@@ -80,6 +81,20 @@ int agent_exec_spawn(const struct proto_exec_request *req, struct agent_exec_chi
 /* Reads the status pipe: 1 when the command is running (EOF), 0 when it
  * failed (*ret_failed filled), -EAGAIN when nothing came yet. */
 int agent_exec_read_status(int fd, struct proto_exec_failed *ret_failed);
+
+/* ---- fs.c ---- */
+
+/* The server's ends of a file helper's channels, non-blocking and CLOEXEC. */
+struct agent_fs_child {
+        pid_t pid;
+        int frames_fd; /* read end: whole frames of the session, toward the host */
+        int data_fd;   /* write only: SOCK_SEQPACKET, 'D' + bytes per message, 'E' at
+                        * the end; closing it without 'E' abandons the write; -1 */
+};
+
+/* Forks the helper that carries out req on session id (fs.c explains the
+ * channels). */
+int agent_fs_spawn(uint32_t id, const struct proto_fs_request *req, struct agent_fs_child *ret);
 
 /* ---- server.c ---- */
 

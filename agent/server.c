@@ -35,6 +35,23 @@
  * closed its stdin are acknowledged too, so the host's window never sticks.
  * On a PTY, EOF is the terminal's EOF character (^D), not a close.
  *
+ * File sessions (core.fs.request) run in a helper process each (fs.c). The
+ * helper's frames pipe is watched like a command's output and paused with
+ * it; its frames are forwarded whole. For a read, the server holds back a
+ * core.fs.data frame that would put more than PROTO_FS_WINDOW bytes
+ * unacknowledged on the wire (and stops reading the pipe) until the host's
+ * core.fs.ack makes room, so a host that stops reading one file stalls that
+ * session only. A write's data goes through the stdin path above, with
+ * PROTO_FS_WINDOW and core.fs.ack, into the helper's data socket. A helper
+ * that ends without its TERMINAL frame gets a core.fs.response EIO for it.
+ *
+ * Forgetting a session (the relay says its client is gone, the host broke
+ * its window, a file operation was cancelled or answered) sets its id to 0:
+ * no frame goes out for it any more and its id is free at once. A command
+ * is SIGKILLed first; a file helper has its channels closed, frames pipe
+ * first, which makes it drop its temporary file and exit. The slot is
+ * released when the process is reaped.
+ *
  * The host stream: a bad frame length poisons it (no resynchronisation is
  * possible); the agent answers core.error malformed_message on id 0 and
  * shuts down as for core.shutdown, so the host sees the end instead of a
@@ -54,6 +71,8 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -80,12 +99,19 @@ enum ev_kind {
         EV_STDIN,
 };
 
+enum session_kind {
+        SESSION_EXEC,
+        SESSION_FS,
+};
+
 struct session {
-        uint32_t id;
+        uint32_t id; /* 0: forgotten, waits for its process to be reaped */
         uint32_t gen;
         unsigned slot;
-        pid_t pid; /* also the process group */
+        enum session_kind kind;
+        pid_t pid; /* a command: also its process group */
         bool tty;
+        bool detached;
         bool started;
         bool exited;
         int wstatus;
@@ -100,6 +126,12 @@ struct session {
         uint8_t *in_buf;
         size_t in_off, in_len, in_cap;
         uint64_t in_unacked;
+        /* file sessions: out_fd[0] is the helper's frames pipe, in_fd its data socket */
+        enum proto_fs_op op;
+        struct frame_reader frames;
+        uint64_t rd_unacked; /* read: core.fs.data bytes sent, not acknowledged */
+        uint8_t *held;       /* read: a whole frame waiting for window room */
+        size_t held_len;
 };
 
 struct server {
@@ -274,6 +306,31 @@ static struct session *session_by_pid(struct server *srv, pid_t pid)
         return NULL;
 }
 
+/* A zeroed session for a new request, or NULL at the cap or out of memory
+ * (*ret_why says which). session_insert() makes it live. */
+static struct session *session_alloc(struct server *srv, const char **ret_why)
+{
+        struct session *s = NULL;
+
+        if (srv->n_sessions < AGENT_MAX_SESSIONS)
+                s = calloc(1, sizeof(*s));
+        *ret_why = srv->n_sessions < AGENT_MAX_SESSIONS ? "out of memory"
+                                                        : "too many sessions at once";
+        return s;
+}
+
+static void session_insert(struct server *srv, struct session *s)
+{
+        unsigned slot;
+
+        for (slot = 0; srv->sessions[slot]; slot++)
+                ;
+        s->slot = slot;
+        s->gen = ++srv->next_gen;
+        srv->sessions[slot] = s;
+        srv->n_sessions++;
+}
+
 static void session_free(struct server *srv, struct session *s)
 {
         ep_close(srv, &s->status_fd);
@@ -281,21 +338,28 @@ static void session_free(struct server *srv, struct session *s)
         ep_close(srv, &s->out_fd[1]);
         ep_close(srv, &s->in_fd);
         free(s->in_buf);
+        frame_reader_free(&s->frames);
+        free(s->held);
         srv->sessions[s->slot] = NULL;
         srv->n_sessions--;
         free(s);
 }
 
-/* Signals the process group; before setsid() ran, the process itself. */
+/* Signals the process group; before setsid() ran (or for a file helper,
+ * which has none of its own), the process itself. */
 static void session_kill(struct session *s, int sig)
 {
         if (kill(-s->pid, sig) < 0 && errno == ESRCH && !s->exited)
                 kill(s->pid, sig);
 }
 
-static void session_watch_output(struct server *srv, struct session *s, bool on)
+/* Watches the output descriptors exactly while they may be read: the command
+ * started, the host queue has room, and no file frame is held back. */
+static void session_update_watch(struct server *srv, struct session *s)
 {
-        if (!s->started || s->out_watched == on)
+        bool on = s->started && !srv->children_paused && !s->held;
+
+        if (s->out_watched == on)
                 return;
         for (int i = 0; i < 2; i++) {
                 if (s->out_done[i])
@@ -310,12 +374,50 @@ static void session_watch_output(struct server *srv, struct session *s, bool on)
                 s->quiet_deadline = now_ns(CLOCK_MONOTONIC) + DRAIN_QUIET_MS * 1000000ull;
 }
 
-/* Sends core.exec.exited and frees the session once it is all over. */
+static struct proto_fs_response fs_resp; /* big: one, reused */
+
+static void out_fs_response(struct server *srv, uint32_t id, int err, const char *fmt, ...)
+        _printf_(4, 5);
+
+/* core.fs.response from the server itself (the helper could not answer). */
+static void out_fs_response(struct server *srv, uint32_t id, int err, const char *fmt, ...)
+{
+        va_list ap;
+
+        fs_resp = (struct proto_fs_response){.err = err};
+        va_start(ap, fmt);
+        vsnprintf(fs_resp.message, sizeof(fs_resp.message), fmt, ap);
+        va_end(ap);
+        log_debug("fs session %u: %s", id, fs_resp.message);
+        queued(proto_encode_fs_response(&srv->out, id, &fs_resp), "core.fs.response");
+}
+
+/*
+ * The session's last frame: core.exec.exited once the command was reaped and
+ * its output ended; for a file helper that ended without its own response,
+ * core.fs.response EIO. A forgotten session just goes once reaped.
+ */
 static void session_try_finish(struct server *srv, struct session *s)
 {
         struct proto_exec_exited ex = {0};
 
-        if (!s->started || !s->exited || !s->out_done[0] || !s->out_done[1])
+        if (!s->exited)
+                return;
+        if (s->id == 0) {
+                session_free(srv, s);
+                return;
+        }
+        if (s->kind == SESSION_FS) {
+                if (!s->out_done[0] || s->held)
+                        return;
+                out_fs_response(srv, s->id, EIO, "the file helper ended without an answer (%s %d)",
+                                WIFEXITED(s->wstatus) ? "status" : "signal",
+                                WIFEXITED(s->wstatus) ? WEXITSTATUS(s->wstatus)
+                                                      : WTERMSIG(s->wstatus));
+                session_free(srv, s);
+                return;
+        }
+        if (!s->started || !s->out_done[0] || !s->out_done[1])
                 return;
         if (WIFEXITED(s->wstatus)) {
                 ex.code = WEXITSTATUS(s->wstatus);
@@ -328,7 +430,33 @@ static void session_try_finish(struct server *srv, struct session *s)
         session_free(srv, s);
 }
 
-/* ---- stdin ---- */
+/* Forgets s (the top of the file says what that means); s may be freed. */
+static void session_forget(struct server *srv, struct session *s)
+{
+        log_debug("session %u forgotten", s->id);
+        if (s->kind == SESSION_EXEC)
+                session_kill(s, SIGKILL);
+        s->id = 0;
+        ep_close(srv, &s->status_fd);
+        ep_close(srv, &s->out_fd[0]); /* a helper's frames pipe before its data socket */
+        ep_close(srv, &s->out_fd[1]);
+        ep_close(srv, &s->in_fd);
+        s->out_done[0] = s->out_done[1] = true;
+        s->out_watched = s->in_watched = false;
+        free(s->in_buf);
+        s->in_buf = NULL;
+        s->in_off = s->in_len = s->in_cap = 0;
+        free(s->held);
+        s->held = NULL;
+        session_try_finish(srv, s);
+}
+
+/* ---- stdin, and the data of a file write ---- */
+
+static size_t in_window(const struct session *s)
+{
+        return s->kind == SESSION_FS ? PROTO_FS_WINDOW : PROTO_STDIN_WINDOW;
+}
 
 static void stdin_ack(struct server *srv, struct session *s, bool force)
 {
@@ -336,8 +464,13 @@ static void stdin_ack(struct server *srv, struct session *s, bool force)
 
         if (s->in_unacked == 0 || (!force && s->in_unacked < ACK_BATCH))
                 return;
-        queued(proto_encode_stdin_ack(&srv->out, s->id, &ack), "core.exec.stdin.ack");
         s->in_unacked = 0;
+        if (s->id == 0)
+                return;
+        if (s->kind == SESSION_FS)
+                queued(proto_encode_fs_ack(&srv->out, s->id, &ack), "core.fs.ack");
+        else
+                queued(proto_encode_stdin_ack(&srv->out, s->id, &ack), "core.exec.stdin.ack");
 }
 
 /* Stops feeding stdin: what is still buffered is dropped (and acknowledged). */
@@ -361,28 +494,75 @@ static void stdin_eof_tty(int fd)
                 (void)!write(fd, &t.c_cc[VEOF], 1);
 }
 
-/* Writes what it can of data to the pipe: bytes written, or -errno. */
+/* The end of the input, before the descriptor is closed: ^D on a PTY, 'E'
+ * on a file helper's data socket. -EAGAIN: try again when it is writable. */
+static int stdin_end(struct session *s)
+{
+        if (s->kind == SESSION_FS) {
+                if (send(s->in_fd, "E", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+                        return errno == EAGAIN ? -EAGAIN : negative_errno();
+                return 0;
+        }
+        if (s->tty)
+                stdin_eof_tty(s->in_fd);
+        return 0;
+}
+
+/* One message of file bytes to a helper ('D' + at most a chunk): bytes
+ * written, 0 when the socket is full, or -errno. */
+static ssize_t fs_data_send(int fd, const uint8_t *data, size_t len)
+{
+        struct iovec iov[2] = {{.iov_base = (void *)"D", .iov_len = 1},
+                               {.iov_base = (void *)data, .iov_len = MIN(len, PROTO_DATA_CHUNK)}};
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+
+        for (;;) {
+                if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+                        return (ssize_t)iov[1].iov_len;
+                if (errno == EAGAIN)
+                        return 0;
+                if (errno != EINTR)
+                        return negative_errno();
+        }
+}
+
+/* write(2) to a non-blocking pipe: bytes written, 0 when it is full, or
+ * -errno. */
+static ssize_t pipe_write(int fd, const uint8_t *data, size_t len)
+{
+        for (;;) {
+                ssize_t n = write(fd, data, len);
+
+                if (n >= 0)
+                        return n;
+                if (errno == EAGAIN)
+                        return 0;
+                if (errno != EINTR)
+                        return negative_errno();
+        }
+}
+
+/* Writes what it can of data: bytes written, or -errno. */
 static ssize_t stdin_write(struct session *s, const uint8_t *data, size_t len)
 {
         size_t done = 0;
 
         while (done < len) {
-                ssize_t n = write(s->in_fd, data + done, len - done);
+                ssize_t n = s->kind == SESSION_FS ? fs_data_send(s->in_fd, data + done, len - done)
+                                                  : pipe_write(s->in_fd, data + done, len - done);
 
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                break;
-                        return negative_errno();
-                }
+                if (n < 0)
+                        return n;
+                if (n == 0)
+                        break;
                 done += (size_t)n;
         }
         s->in_unacked += done;
         return (ssize_t)done;
 }
 
-/* Writes buffered bytes, closes on EOF, keeps EPOLLOUT interest right. */
+/* Writes buffered bytes, ends the input after EOF, keeps EPOLLOUT interest
+ * right. */
 static void stdin_pump(struct server *srv, struct session *s)
 {
         bool want;
@@ -392,7 +572,7 @@ static void stdin_pump(struct server *srv, struct session *s)
         if (s->in_off < s->in_len) {
                 ssize_t n = stdin_write(s, s->in_buf + s->in_off, s->in_len - s->in_off);
 
-                if (n < 0) { /* EPIPE: the command closed its stdin */
+                if (n < 0) { /* EPIPE: the command closed its stdin, or the helper ended */
                         stdin_close(srv, s);
                         return;
                 }
@@ -402,14 +582,12 @@ static void stdin_pump(struct server *srv, struct session *s)
                 free(s->in_buf);
                 s->in_buf = NULL;
                 s->in_off = s->in_len = s->in_cap = 0;
-                if (s->in_eof) {
-                        if (s->tty)
-                                stdin_eof_tty(s->in_fd);
+                if (s->in_eof && stdin_end(s) != -EAGAIN) {
                         stdin_close(srv, s);
                         return;
                 }
         }
-        want = s->in_off < s->in_len;
+        want = s->in_off < s->in_len || s->in_eof;
         if (want != s->in_watched && ep_ctl(srv, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s->in_fd,
                                             EPOLLOUT, token(EV_STDIN, s)) == 0)
                 s->in_watched = want;
@@ -427,7 +605,7 @@ static int stdin_buffer(struct session *s, const uint8_t *data, size_t len)
                 s->in_len = held;
         }
         if (held + len > s->in_cap) {
-                size_t cap = MAX(held + len, MIN(2 * s->in_cap, (size_t)PROTO_STDIN_WINDOW));
+                size_t cap = MAX(held + len, MIN(2 * s->in_cap, in_window(s)));
                 uint8_t *p = realloc(s->in_buf, cap);
 
                 if (!p)
@@ -440,16 +618,110 @@ static int stdin_buffer(struct session *s, const uint8_t *data, size_t len)
         return 0;
 }
 
+/* ---- frames of a file helper ---- */
+
+enum { FWD_SENT, FWD_HELD, FWD_LAST };
+
+/* Forwards one frame of the helper to the host, or holds back a read's
+ * data frame that the window has no room for. */
+static int fs_forward(struct server *srv, struct session *s, const struct frame *f)
+{
+        struct proto_msg m;
+        struct proto_data d;
+        size_t start;
+
+        if (s->op == PROTO_FS_OP_READ && proto_decode(f, &m) == 0 && m.type == PROTO_FS_DATA &&
+            proto_decode_data(&m, &d) == 0) {
+                if (s->rd_unacked + d.len > PROTO_FS_WINDOW) {
+                        if (f->body != s->held) {
+                                s->held = malloc(f->body_len ? f->body_len : 1);
+                                if (!s->held)
+                                        return -ENOMEM;
+                                memcpy(s->held, f->body, f->body_len);
+                                s->held_len = f->body_len;
+                        }
+                        return FWD_HELD;
+                }
+                s->rd_unacked += d.len;
+        }
+        start = frame_begin(&srv->out, s->id, f->flags);
+        cbor_buf_append(&srv->out, f->body, f->body_len);
+        queued(frame_end(&srv->out, start), "a file frame");
+        return f->flags & FRAME_TERMINAL ? FWD_LAST : FWD_SENT;
+}
+
+/* Forwards the helper's whole frames, the held one first, up to the next
+ * one that must wait; then the session is done if the helper is. s may be
+ * freed. */
+static void fs_pump(struct server *srv, struct session *s)
+{
+        struct frame f;
+        int r = 0;
+
+        for (;;) {
+                if (s->held) {
+                        f = (struct frame){.body = s->held, .body_len = s->held_len};
+                        r = fs_forward(srv, s, &f);
+                        if (r == FWD_HELD)
+                                break;
+                        free(s->held);
+                        s->held = NULL;
+                }
+                r = frame_reader_next(&s->frames, &f);
+                if (r <= 0)
+                        break;
+                r = fs_forward(srv, s, &f);
+                if (r < 0)
+                        break;
+                if (r == FWD_LAST) {
+                        session_forget(srv, s);
+                        return;
+                }
+        }
+        if (r < 0 || (s->out_done[0] && !s->held && s->frames.len > s->frames.start)) {
+                log_error("fs session %u: bad output from the file helper", s->id);
+                out_fs_response(srv, s->id, EIO, "the file helper failed");
+                session_forget(srv, s);
+                return;
+        }
+        session_update_watch(srv, s);
+        session_try_finish(srv, s);
+}
+
 /* ---- messages from the host ---- */
 
-static struct session *session_for(struct server *srv, const struct proto_msg *m)
+static const char *const kind_names[] = {[SESSION_EXEC] = "command", [SESSION_FS] = "file"};
+
+/*
+ * The session m is for, which must be of the given kind; else NULL and a
+ * core.error. File messages for a session that does not exist are dropped
+ * without one: a core.fs.ack or core.fs.data may cross the session's last
+ * frame, and an error sent then could land on a new session of the same id.
+ */
+static struct session *session_for(struct server *srv, const struct proto_msg *m,
+                                   enum session_kind kind)
 {
         struct session *s = m->id ? session_find(srv, m->id) : NULL;
 
-        if (!s)
+        if (!s && kind == SESSION_FS && m->id != 0)
+                log_debug("%s for no session %u: dropped", m->type_name, m->id);
+        else if (!s)
                 out_error(srv, m->id, PROTO_ERR_INVALID_SESSION, m->type_name, "no session %u",
                           m->id);
-        return s;
+        else if (s->kind != kind)
+                out_error(srv, m->id, PROTO_ERR_INVALID_SESSION, m->type_name,
+                          "session %u is not a %s session", m->id, kind_names[kind]);
+        return s && s->kind == kind ? s : NULL;
+}
+
+/* A SESSION_START may not use id 0 or an id in use. */
+static bool new_id_ok(struct server *srv, const struct proto_msg *m)
+{
+        if (m->id != 0 && !session_find(srv, m->id))
+                return true;
+        out_error(srv, m->id, PROTO_ERR_INVALID_SESSION, m->type_name,
+                  m->id ? "session id %u is in use" : "session id %u is reserved", m->id);
+        return false;
 }
 
 static void handle_exec_request(struct server *srv, const struct proto_msg *m)
@@ -458,14 +730,11 @@ static void handle_exec_request(struct server *srv, const struct proto_msg *m)
         struct proto_exec_failed failed = {0};
         struct agent_exec_child child;
         struct session *s;
-        unsigned slot;
+        const char *why;
         int r;
 
-        if (m->id == 0 || session_find(srv, m->id)) {
-                out_error(srv, m->id, PROTO_ERR_INVALID_SESSION, m->type_name,
-                          m->id ? "session id %u is in use" : "session id %u is reserved", m->id);
+        if (!new_id_ok(srv, m))
                 return;
-        }
         r = proto_decode_exec_request(m, &req);
         if (r == -ENOMEM) {
                 out_refused(srv, m->id, "out of memory");
@@ -476,11 +745,9 @@ static void handle_exec_request(struct server *srv, const struct proto_msg *m)
                           "invalid core.exec.request payload");
                 return;
         }
-        s = srv->n_sessions < AGENT_MAX_SESSIONS ? calloc(1, sizeof(*s)) : NULL;
+        s = session_alloc(srv, &why);
         if (!s) {
-                out_refused(srv, m->id,
-                            srv->n_sessions < AGENT_MAX_SESSIONS ? "out of memory"
-                                                                 : "too many sessions at once");
+                out_refused(srv, m->id, why);
                 goto done;
         }
         r = agent_exec_spawn(&req, &child, &failed);
@@ -489,39 +756,90 @@ static void handle_exec_request(struct server *srv, const struct proto_msg *m)
                 free(s);
                 goto done;
         }
-        for (slot = 0; srv->sessions[slot]; slot++)
-                ;
         *s = (struct session){
                 .id = m->id,
-                .gen = ++srv->next_gen,
-                .slot = slot,
+                .kind = SESSION_EXEC,
                 .pid = child.pid,
                 .tty = req.tty,
+                .detached = req.detached,
                 .status_fd = child.status_fd,
                 .out_fd = {child.stdout_fd, child.stderr_fd},
                 .out_done = {false, child.stderr_fd < 0},
                 .in_fd = child.stdin_fd,
         };
-        srv->sessions[slot] = s;
-        srv->n_sessions++;
-        log_debug("session %u: pid %d: %s", s->id, s->pid, req.argv[0]);
+        session_insert(srv, s);
+        log_debug("session %u: pid %d: %s%s", s->id, s->pid, req.argv[0],
+                  s->detached ? " (detached)" : "");
         if (ep_ctl(srv, EPOLL_CTL_ADD, s->status_fd, EPOLLIN, token(EV_STATUS, s)) < 0) {
-                session_kill(s, SIGKILL);
-                session_free(srv, s);
                 out_refused(srv, m->id, "cannot watch the command");
+                session_forget(srv, s);
         }
 done:
         proto_exec_request_free(&req);
 }
 
-static void handle_stdin(struct server *srv, const struct proto_msg *m)
+static void handle_fs_request(struct server *srv, const struct proto_msg *m)
 {
-        struct session *s = session_for(srv, m);
+        static struct proto_fs_request req; /* big */
+        struct agent_fs_child child;
+        struct session *s;
+        const char *why;
+        int r;
+
+        if (!new_id_ok(srv, m))
+                return;
+        r = proto_decode_fs_request(m, &req);
+        if (r < 0) {
+                out_error(srv, m->id, r == -ENOMEM ? PROTO_ERR_BUSY : PROTO_ERR_MALFORMED,
+                          m->type_name, "%s",
+                          r == -ENOMEM ? "out of memory" : "invalid core.fs.request payload");
+                return;
+        }
+        s = session_alloc(srv, &why);
+        if (!s) {
+                out_error(srv, m->id, PROTO_ERR_BUSY, m->type_name, "%s", why);
+                return;
+        }
+        r = agent_fs_spawn(m->id, &req, &child);
+        if (r < 0) {
+                out_error(srv, m->id, PROTO_ERR_BUSY, m->type_name,
+                          "cannot start the file helper: %s", strerror(-r));
+                free(s);
+                return;
+        }
+        *s = (struct session){
+                .id = m->id,
+                .kind = SESSION_FS,
+                .pid = child.pid,
+                .started = true,
+                .status_fd = -1,
+                .out_fd = {child.frames_fd, -1},
+                .out_done = {false, true},
+                .in_fd = child.data_fd,
+                .op = req.op,
+        };
+        frame_reader_init(&s->frames);
+        session_insert(srv, s);
+        log_debug("fs session %u: pid %d: %s %s", s->id, s->pid, proto_fs_op_name(req.op),
+                  req.path);
+        session_update_watch(srv, s);
+}
+
+/* core.exec.stdin, and core.fs.data of a write. */
+static void handle_input(struct server *srv, const struct proto_msg *m, enum session_kind kind)
+{
+        struct session *s = session_for(srv, m, kind);
         struct proto_data d;
         ssize_t n = 0;
 
         if (!s)
                 return;
+        if (kind == SESSION_FS && s->op != PROTO_FS_OP_WRITE) {
+                out_error(srv, m->id, PROTO_ERR_MALFORMED, m->type_name,
+                          "session %u does not take data", m->id);
+                session_forget(srv, s);
+                return;
+        }
         if (proto_decode_data(m, &d) < 0) {
                 out_error(srv, m->id, PROTO_ERR_MALFORMED, m->type_name, "invalid payload");
                 return;
@@ -537,13 +855,11 @@ static void handle_stdin(struct server *srv, const struct proto_msg *m)
                 return;
         }
         /* unacknowledged: written but not acked yet, plus buffered */
-        if (s->in_unacked + (s->in_len - s->in_off) + d.len > PROTO_STDIN_WINDOW) {
-                log_warn("session %u: stdin beyond the window; killing it", s->id);
+        if (s->in_unacked + (s->in_len - s->in_off) + d.len > in_window(s)) {
+                log_warn("session %u: input beyond the window; ending it", s->id);
                 out_error(srv, s->id, PROTO_ERR_BUSY, m->type_name,
-                          "more than %u unacknowledged stdin bytes; session killed",
-                          PROTO_STDIN_WINDOW);
-                session_kill(s, SIGKILL);
-                session_free(srv, s);
+                          "more than %zu unacknowledged bytes; session ended", in_window(s));
+                session_forget(srv, s);
                 return;
         }
         if (s->in_off == s->in_len)
@@ -554,7 +870,7 @@ static void handle_stdin(struct server *srv, const struct proto_msg *m)
                 return;
         }
         if ((size_t)n < d.len && stdin_buffer(s, d.data + n, d.len - (size_t)n) < 0) {
-                log_error("session %u: out of memory for stdin; closing it", s->id);
+                log_error("session %u: out of memory for input; closing it", s->id);
                 s->in_unacked += d.len - (size_t)n;
                 stdin_close(srv, s);
                 return;
@@ -562,9 +878,37 @@ static void handle_stdin(struct server *srv, const struct proto_msg *m)
         stdin_pump(srv, s);
 }
 
+static void handle_fs_ack(struct server *srv, const struct proto_msg *m)
+{
+        struct session *s = session_for(srv, m, SESSION_FS);
+        struct proto_stdin_ack ack;
+
+        if (!s)
+                return;
+        if (s->op != PROTO_FS_OP_READ || proto_decode_stdin_ack(m, &ack) < 0 ||
+            ack.bytes > s->rd_unacked) {
+                out_error(srv, m->id, PROTO_ERR_MALFORMED, m->type_name,
+                          "acknowledgement of bytes that were not sent");
+                session_forget(srv, s);
+                return;
+        }
+        s->rd_unacked -= ack.bytes;
+        fs_pump(srv, s);
+}
+
+static void handle_fs_cancel(struct server *srv, const struct proto_msg *m)
+{
+        struct session *s = session_for(srv, m, SESSION_FS);
+
+        if (!s)
+                return;
+        out_fs_response(srv, s->id, ECANCELED, "cancelled");
+        session_forget(srv, s);
+}
+
 static void handle_resize(struct server *srv, const struct proto_msg *m)
 {
-        struct session *s = session_for(srv, m);
+        struct session *s = session_for(srv, m, SESSION_EXEC);
         struct proto_exec_resize rs;
         struct winsize ws = {0};
 
@@ -582,7 +926,7 @@ static void handle_resize(struct server *srv, const struct proto_msg *m)
 
 static void handle_signal(struct server *srv, const struct proto_msg *m)
 {
-        struct session *s = session_for(srv, m);
+        struct session *s = session_for(srv, m, SESSION_EXEC);
         struct proto_exec_signal sg;
 
         if (!s)
@@ -592,6 +936,31 @@ static void handle_signal(struct server *srv, const struct proto_msg *m)
                 return;
         }
         session_kill(s, sg.signal);
+}
+
+/* A relay client left: its sessions end, but detached commands keep
+ * running (with their stdin closed: nobody can write to it any more). */
+static void handle_disconnected(struct server *srv, const struct proto_msg *m)
+{
+        struct proto_relay_disconnected d;
+
+        if (m->id != 0 || proto_decode_relay_disconnected(m, &d) < 0) {
+                out_error(srv, m->id, PROTO_ERR_MALFORMED, m->type_name, "invalid payload");
+                return;
+        }
+        log_debug("client of sessions [%u, %u) disconnected", d.id_start, d.id_end);
+        for (size_t i = 0; i < AGENT_MAX_SESSIONS; i++) {
+                struct session *s = srv->sessions[i];
+
+                if (!s || s->id == 0 || s->id < d.id_start || s->id >= d.id_end)
+                        continue;
+                if (s->detached) {
+                        s->in_eof = true;
+                        stdin_pump(srv, s);
+                } else {
+                        session_forget(srv, s);
+                }
+        }
 }
 
 static void handle_frame(struct server *srv, const struct frame *f)
@@ -620,13 +989,28 @@ static void handle_frame(struct server *srv, const struct frame *f)
                 handle_exec_request(srv, &m);
                 break;
         case PROTO_EXEC_STDIN:
-                handle_stdin(srv, &m);
+                handle_input(srv, &m, SESSION_EXEC);
                 break;
         case PROTO_EXEC_RESIZE:
                 handle_resize(srv, &m);
                 break;
         case PROTO_EXEC_SIGNAL:
                 handle_signal(srv, &m);
+                break;
+        case PROTO_RELAY_CLIENT_DISCONNECTED:
+                handle_disconnected(srv, &m);
+                break;
+        case PROTO_FS_REQUEST:
+                handle_fs_request(srv, &m);
+                break;
+        case PROTO_FS_DATA:
+                handle_input(srv, &m, SESSION_FS);
+                break;
+        case PROTO_FS_ACK:
+                handle_fs_ack(srv, &m);
+                break;
+        case PROTO_FS_CANCEL:
+                handle_fs_cancel(srv, &m);
                 break;
         default:
                 out_error(srv, m.id, PROTO_ERR_UNSUPPORTED_TYPE, m.type_name,
@@ -726,7 +1110,7 @@ static void on_status(struct server *srv, struct session *s)
         }
         s->started = true;
         queued(proto_encode_exec_started(&srv->out, s->id, &st), "core.exec.started");
-        session_watch_output(srv, s, !srv->children_paused);
+        session_update_watch(srv, s);
 }
 
 /*
@@ -764,6 +1148,30 @@ static void on_output(struct server *srv, struct session *s, int which)
                 log_warn("session %u: read: %s", s->id, strerror(errno));
         output_done(srv, s, which);
         session_try_finish(srv, s);
+}
+
+/* A file helper's frames pipe: into the session's frame reader. */
+static void on_fs_output(struct server *srv, struct session *s)
+{
+        size_t avail;
+        uint8_t *p = frame_reader_space(&s->frames, PORT_READ_CHUNK, &avail);
+        ssize_t n = 0;
+
+        if (!p) {
+                out_fs_response(srv, s->id, ENOMEM, "out of memory");
+                session_forget(srv, s);
+                return;
+        }
+        if (avail > 0) {
+                n = read(s->out_fd[0], p, avail);
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return;
+                if (n > 0)
+                        frame_reader_commit(&s->frames, (size_t)n);
+                else
+                        output_done(srv, s, 0);
+        }
+        fs_pump(srv, s);
 }
 
 static void on_child_exit(struct server *srv, pid_t pid, int wstatus)
@@ -823,7 +1231,7 @@ static int next_timeout(struct server *srv)
         for (size_t i = 0; i < AGENT_MAX_SESSIONS; i++) {
                 struct session *s = srv->sessions[i];
 
-                if (s && s->started && s->exited && s->out_watched)
+                if (s && s->kind == SESSION_EXEC && s->started && s->exited && s->out_watched)
                         first = MIN(first, s->quiet_deadline);
         }
         if (first == UINT64_MAX)
@@ -838,7 +1246,8 @@ static void expire_drains(struct server *srv)
         for (size_t i = 0; i < AGENT_MAX_SESSIONS; i++) {
                 struct session *s = srv->sessions[i];
 
-                if (!s || !s->started || !s->exited || !s->out_watched || s->quiet_deadline > now)
+                if (!s || s->kind != SESSION_EXEC || !s->started || !s->exited || !s->out_watched ||
+                    s->quiet_deadline > now)
                         continue;
                 log_debug("session %u: output still open after the exit; closing it", s->id);
                 output_done(srv, s, 0);
@@ -858,7 +1267,7 @@ static void update_children(struct server *srv)
         srv->children_paused = pause;
         for (size_t i = 0; i < AGENT_MAX_SESSIONS; i++)
                 if (srv->sessions[i])
-                        session_watch_output(srv, srv->sessions[i], !pause);
+                        session_update_watch(srv, srv->sessions[i]);
 }
 
 static void dispatch(struct server *srv, const struct epoll_event *ev)
@@ -886,7 +1295,11 @@ static void dispatch(struct server *srv, const struct epoll_event *ev)
                 break;
         case EV_STDOUT:
         case EV_STDERR:
-                if (!s->out_done[kind - EV_STDOUT])
+                if (s->out_done[kind - EV_STDOUT])
+                        break;
+                if (s->kind == SESSION_FS)
+                        on_fs_output(srv, s);
+                else
                         on_output(srv, s, (int)(kind - EV_STDOUT));
                 break;
         case EV_STDIN:
@@ -939,8 +1352,13 @@ static void wait_children(struct server *srv, int ms)
         }
 }
 
+/* File helpers are told to stop by closing their channels (a signal could
+ * leave a temporary file behind); commands get SIGTERM, then SIGKILL. */
 static void terminate_commands(struct server *srv)
 {
+        for (size_t i = 0; i < AGENT_MAX_SESSIONS; i++)
+                if (srv->sessions[i] && srv->sessions[i]->kind == SESSION_FS)
+                        session_forget(srv, srv->sessions[i]);
         signal_all(srv, SIGTERM);
         wait_children(srv, TERM_GRACE_MS);
         signal_all(srv, SIGKILL);
@@ -1010,10 +1428,12 @@ int agent_server_run(const struct agent_server_config *cfg)
         send_ready(&srv, cfg->boot_ns);
         reap(&srv);
 
-        while (!srv.quit) {
+        for (;;) {
                 int n;
 
-                flush_out(&srv);
+                flush_out(&srv); /* may find the host gone */
+                if (srv.quit)
+                        break;
                 update_children(&srv);
                 update_port(&srv);
                 n = epoll_wait(srv.epfd, evs, MAX_EVENTS, next_timeout(&srv));

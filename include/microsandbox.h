@@ -52,6 +52,10 @@ typedef enum msb_error_kind {
         MSB_ERR_PROTOCOL,          /* the guest sent something malformed */
         MSB_ERR_CANCELLED,         /* the cancel fd became readable */
         MSB_ERR_SYSTEM,            /* a host system call failed */
+        MSB_ERR_NOT_FOUND,         /* no sandbox of that name */
+        MSB_ERR_CONFLICT,          /* the name is taken, or the sandbox is in the way */
+        MSB_ERR_NOT_RUNNING,       /* the sandbox exists but is not running */
+        MSB_ERR_REGISTRY,          /* a registry could not be reached, or refused us */
 } msb_error_kind;
 
 /**
@@ -156,6 +160,47 @@ int msb_sandbox_config_set_boot_timeout_ms(msb_sandbox_config *cfg, uint64_t ms)
  */
 int msb_sandbox_config_set_cancel_fd(msb_sandbox_config *cfg, int fd);
 
+/**
+ * msb_sandbox_config_set_ephemeral() - an ephemeral sandbox is removed when
+ * the handle that created it is destroyed or closed, or when the process
+ * holding it dies (like `docker run --rm`). Default: persistent.
+ */
+int msb_sandbox_config_set_ephemeral(msb_sandbox_config *cfg, int ephemeral);
+
+/**
+ * msb_sandbox_config_set_idle_timeout_ms() - stop the sandbox after ms
+ * milliseconds with no client connected and no command running (0: never).
+ */
+int msb_sandbox_config_set_idle_timeout_ms(msb_sandbox_config *cfg, uint64_t ms);
+
+/**
+ * msb_sandbox_config_set_max_duration_ms() - stop the sandbox ms
+ * milliseconds after each start (0: no limit).
+ */
+int msb_sandbox_config_set_max_duration_ms(msb_sandbox_config *cfg, uint64_t ms);
+
+/**
+ * msb_sandbox_config_add_label() - a "KEY=VALUE" label (KEY alone means an
+ * empty value) for listing and filtering; a later value for KEY wins.
+ */
+int msb_sandbox_config_add_label(msb_sandbox_config *cfg, const char *key_value);
+
+typedef struct msb_pull_options msb_pull_options;
+
+/**
+ * msb_sandbox_config_set_pull_options() - how a registry image is fetched
+ * at create: the policy (default: pull if missing), progress callback,
+ * credentials... (see Images). The options are borrowed: they must live
+ * until msb_sandbox_create() returns. NULL: the defaults.
+ */
+int msb_sandbox_config_set_pull_options(msb_sandbox_config *cfg, const msb_pull_options *opts);
+
+/**
+ * msb_sandbox_config_set_replace() - when a sandbox with the same name
+ * exists, stop and remove it first instead of failing (MSB_ERR_CONFLICT).
+ */
+int msb_sandbox_config_set_replace(msb_sandbox_config *cfg, int replace);
+
 /* ------------------------------------------------------------------------ */
 /* Sandboxes                                                                */
 /* ------------------------------------------------------------------------ */
@@ -163,15 +208,30 @@ int msb_sandbox_config_set_cancel_fd(msb_sandbox_config *cfg, int fd);
 typedef struct msb_sandbox msb_sandbox;
 
 /**
- * msb_sandbox_create() - boots a sandbox and waits until its agent is ready.
+ * msb_sandbox_create() - creates a sandbox, boots it in the background and
+ * waits until its agent is ready. The sandbox is run by its own supervisor
+ * process and keeps running after sb is closed (unless it is ephemeral).
  *
- * On failure nothing is left behind: no process, no file.
+ * On failure nothing is left behind: no process, no file, no record.
  */
 int msb_sandbox_create(const msb_sandbox_config *cfg, msb_sandbox **ret);
 
 /**
- * msb_sandbox_destroy() - stops the VM at once and removes the sandbox's
- * files; frees sb. NULL is allowed.
+ * msb_sandbox_open() - connects to the running sandbox called name.
+ * MSB_ERR_NOT_FOUND if there is none, MSB_ERR_NOT_RUNNING if it is stopped.
+ */
+int msb_sandbox_open(const char *name, msb_sandbox **ret);
+
+/**
+ * msb_sandbox_close() - disconnects and frees sb; commands it started end
+ * (unless started detached) and the sandbox keeps running, except an
+ * ephemeral one, which is stopped and removed. NULL is allowed.
+ */
+void msb_sandbox_close(msb_sandbox *sb);
+
+/**
+ * msb_sandbox_destroy() - stops the sandbox at once (no clean shutdown),
+ * removes all of it and frees sb. NULL is allowed.
  */
 void msb_sandbox_destroy(msb_sandbox *sb);
 
@@ -204,6 +264,131 @@ int msb_sandbox_boot_info(const msb_sandbox *sb, msb_boot_info *ret);
  */
 int msb_sandbox_ping(msb_sandbox *sb, uint64_t *ret_ns);
 
+/**
+ * msb_sandbox_start() - boots the stopped sandbox called name (its writable
+ * disk kept from before) and waits until it is ready. Starting a running
+ * sandbox succeeds and does nothing. cancel_fd as in
+ * msb_sandbox_config_set_cancel_fd() (-1: none).
+ */
+int msb_sandbox_start(const char *name, int cancel_fd);
+
+/**
+ * msb_sandbox_stop() - shuts the sandbox down cleanly (the guest syncs and
+ * unmounts), killing it if it has not stopped after timeout_ms (0: kill at
+ * once). Stopping a stopped sandbox succeeds.
+ */
+int msb_sandbox_stop(const char *name, uint64_t timeout_ms);
+
+/**
+ * msb_sandbox_remove() - removes a stopped sandbox: its disks, logs,
+ * sockets and record. A running one is refused (MSB_ERR_CONFLICT) unless
+ * force is set, which kills it first.
+ */
+int msb_sandbox_remove(const char *name, int force);
+
+/** struct msb_label - one label of a sandbox. */
+typedef struct msb_label {
+        char *key;
+        char *value;
+} msb_label;
+
+/**
+ * struct msb_sandbox_info - what `msb ls` shows about a sandbox.
+ * @status:     "created", "starting", "running", "stopping", "stopped" or
+ *              "crashed".
+ * @end_reason: how the last run ended: "completed", "stopped", "killed",
+ *              "idle_timeout", "max_duration", "crashed"; "" while running
+ *              or never run.
+ * Times are Unix milliseconds (0: never). Free with
+ * msb_sandbox_info_list_free().
+ */
+typedef struct msb_sandbox_info {
+        char *name;
+        char *image;
+        char *status;
+        char *end_reason;
+        int ephemeral;
+        int64_t created_at;
+        int64_t started_at;
+        int64_t ended_at;
+        int supervisor_pid;
+        msb_label *labels;
+        size_t n_labels;
+} msb_sandbox_info;
+
+/**
+ * msb_sandbox_list() - every sandbox, oldest first, optionally only those
+ * carrying all the given labels ("KEY=VALUE" or "KEY").
+ */
+int msb_sandbox_list(const char *const *label_filters, size_t n_filters, msb_sandbox_info **ret,
+                     size_t *ret_count);
+
+/** msb_sandbox_get_info() - one sandbox (a list of one, for the free). */
+int msb_sandbox_get_info(const char *name, msb_sandbox_info **ret);
+
+void msb_sandbox_info_list_free(msb_sandbox_info *list, size_t count);
+
+/**
+ * msb_sandbox_inspect() - everything known about a sandbox as a JSON
+ * document: its configuration, status, runs, paths. Free with free().
+ */
+int msb_sandbox_inspect(const char *name, char **ret_json);
+
+/* ------------------------------------------------------------------------ */
+/* Logs                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/** enum msb_log_source - where a log entry came from (a bit mask). */
+typedef enum msb_log_source {
+        MSB_LOG_SOURCE_STDOUT = 1,
+        MSB_LOG_SOURCE_STDERR = 2,
+        MSB_LOG_SOURCE_SYSTEM = 4, /* the kernel log and the supervisor's events */
+        MSB_LOG_SOURCE_ALL = 7,
+} msb_log_source;
+
+/**
+ * struct msb_logs_options - which entries msb_logs_open() yields.
+ * @sources:  a mask of msb_log_source (0: stdout and stderr).
+ * @tail:     only the last tail entries (0: all).
+ * @since_ms: only entries at or after this Unix time in ms (0: all).
+ * @follow:   keep waiting for new entries.
+ */
+typedef struct msb_logs_options {
+        unsigned sources;
+        size_t tail;
+        int64_t since_ms;
+        int follow;
+} msb_logs_options;
+
+/**
+ * struct msb_log_entry - one entry; pointers valid until the next call.
+ * @ts_ms:   Unix time in ms (0 when the source has no clock, e.g. early
+ *           kernel lines).
+ * @source:  one msb_log_source bit.
+ * @session: the exec session for command output, else 0.
+ * @data/@len: the bytes (a line of text for system entries, with its
+ *           newline).
+ */
+typedef struct msb_log_entry {
+        int64_t ts_ms;
+        msb_log_source source;
+        uint32_t session;
+        const uint8_t *data;
+        size_t len;
+} msb_log_entry;
+
+typedef struct msb_logs msb_logs;
+
+int msb_logs_open(const char *name, const msb_logs_options *opts, msb_logs **ret);
+
+/**
+ * msb_logs_next() - the next entry: 1 and *ret filled, 0 at the end (or,
+ * when following, after timeout_ms without news; -1 waits forever), or a
+ * negative errno.
+ */
+int msb_logs_next(msb_logs *logs, msb_log_entry *ret, int timeout_ms);
+void msb_logs_close(msb_logs *logs);
+
 /* ------------------------------------------------------------------------ */
 /* Running commands                                                         */
 /* ------------------------------------------------------------------------ */
@@ -214,7 +399,11 @@ typedef struct msb_exec_config msb_exec_config;
 msb_exec_config *msb_exec_config_new(void);
 void msb_exec_config_free(msb_exec_config *cfg);
 
-/** msb_exec_config_set_argv() - the command and its arguments (argc >= 1). */
+/**
+ * msb_exec_config_set_argv() - the command and its arguments (argc >= 1);
+ * with msb_exec_config_set_image_command() they are the arguments that
+ * follow the entrypoint.
+ */
 int msb_exec_config_set_argv(msb_exec_config *cfg, size_t argc, const char *const *argv);
 
 /**
@@ -252,6 +441,27 @@ int msb_exec_config_set_stdin(msb_exec_config *cfg, int enabled);
  * nice rtprio rttime.
  */
 int msb_exec_config_add_rlimit(msb_exec_config *cfg, const char *spec);
+
+/**
+ * msb_exec_config_set_image_command() - build the command the way `docker
+ * run` does from the sandbox image's Entrypoint and Cmd: the entrypoint
+ * (or msb_exec_config_set_entrypoint()'s), followed by the arguments of
+ * msb_exec_config_set_argv(), or by the image's Cmd when there are none
+ * (an overridden entrypoint drops Cmd). Without it (the default, like
+ * `docker exec`) argv is the whole command. The image's Env, WorkingDir and
+ * User apply to every command either way, under the command's own.
+ */
+int msb_exec_config_set_image_command(msb_exec_config *cfg, int enable);
+
+/** msb_exec_config_set_entrypoint() - replaces the image's Entrypoint. */
+int msb_exec_config_set_entrypoint(msb_exec_config *cfg, const char *entrypoint);
+
+/**
+ * msb_exec_config_set_detached() - the command keeps running when the
+ * client that started it disconnects (its output still goes to the
+ * sandbox's log). Default: it is killed then.
+ */
+int msb_exec_config_set_detached(msb_exec_config *cfg, int detached);
 
 /**
  * msb_exec_config_set_timeout_ms() - kill the command (SIGKILL to its
@@ -388,6 +598,369 @@ typedef struct msb_exec_output {
 int msb_exec_collect(msb_sandbox *sb, const msb_exec_config *cfg, const void *stdin_data,
                      size_t stdin_len, msb_exec_output *ret);
 void msb_exec_output_free(msb_exec_output *out);
+
+/* ------------------------------------------------------------------------ */
+/* Images                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * OCI images from registries, archives and host directories, kept in
+ * $MSB_HOME/cache (content-addressed) and indexed in the state database.
+ * A reference is Docker-style: "alpine", "alpine:3.19", "ghcr.io/o/i:tag",
+ * "localhost:5000/x", "name@sha256:...". Short names mean Docker Hub
+ * ("alpine" is docker.io/library/alpine:latest). Every image is for
+ * linux/amd64; its layers are flattened into one read-only ext4 root disk,
+ * shared by all sandboxes of the image. Strings and arrays returned by
+ * these functions are the caller's, to free as documented.
+ */
+
+/** enum msb_pull_policy - when msb_image_resolve() contacts the registry. */
+typedef enum msb_pull_policy {
+        MSB_PULL_IF_MISSING = 0, /* only when the image is not in the cache (default) */
+        MSB_PULL_ALWAYS,         /* always ask the registry for the current manifest */
+        MSB_PULL_NEVER,          /* never: a missing image is MSB_ERR_IMAGE_NOT_FOUND */
+} msb_pull_policy;
+
+/** enum msb_pull_phase - what a progress event reports. */
+typedef enum msb_pull_phase {
+        MSB_PULL_RESOLVED = 1, /* the manifest is known: n_layers, digest */
+        MSB_PULL_LAYER,        /* layer: done of total bytes downloaded */
+        MSB_PULL_LAYER_DONE,   /* layer downloaded, or found in the cache (cached) */
+        MSB_PULL_MATERIALIZE,  /* layer: done of total bytes written into the root disk */
+        MSB_PULL_COMPLETE,     /* everything is in place */
+} msb_pull_phase;
+
+/**
+ * struct msb_pull_event - one progress report of a pull.
+ * @ref:      the canonical reference being pulled.
+ * @digest:   the layer's digest, or the manifest's (RESOLVED, COMPLETE).
+ * @layer:    0-based index of the layer; @n_layers: how many there are.
+ * @done, @total: bytes (compressed) of the layer.
+ * @cached:   LAYER_DONE: 1 when the layer was already in the cache.
+ * Valid during the callback only.
+ */
+typedef struct msb_pull_event {
+        msb_pull_phase phase;
+        const char *ref;
+        const char *digest;
+        size_t layer;
+        size_t n_layers;
+        uint64_t done;
+        uint64_t total;
+        int cached;
+} msb_pull_event;
+
+typedef void (*msb_pull_progress_fn)(const msb_pull_event *ev, void *userdata);
+
+/** msb_pull_options_new() - defaults: if-missing, TLS verified, 30 s stall timeout. */
+msb_pull_options *msb_pull_options_new(void);
+void msb_pull_options_free(msb_pull_options *opts);
+int msb_pull_options_set_policy(msb_pull_options *opts, msb_pull_policy policy);
+/** msb_pull_options_set_progress() - called from the pulling thread. */
+int msb_pull_options_set_progress(msb_pull_options *opts, msb_pull_progress_fn fn, void *userdata);
+/**
+ * msb_pull_options_set_insecure() - allow plain HTTP and unverified TLS for
+ * the registry (registries on localhost always may use plain HTTP).
+ */
+int msb_pull_options_set_insecure(msb_pull_options *opts, int insecure);
+/** msb_pull_options_set_ca_certs() - a PEM bundle of extra CAs to trust. */
+int msb_pull_options_set_ca_certs(msb_pull_options *opts, const char *pem_path);
+/** msb_pull_options_set_timeout_ms() - fail when the registry sends nothing for ms. */
+int msb_pull_options_set_timeout_ms(msb_pull_options *opts, uint64_t ms);
+/** msb_pull_options_set_credentials() - instead of the stored ones (msb_registry_login()). */
+int msb_pull_options_set_credentials(msb_pull_options *opts, const char *username,
+                                     const char *password);
+/** msb_pull_options_set_cancel_fd() - readable: abort with MSB_ERR_CANCELLED. -1: none. */
+int msb_pull_options_set_cancel_fd(msb_pull_options *opts, int fd);
+/**
+ * msb_pull_options_set_limits() - caps against hostile images: entries in
+ * one image, bytes of one file, bytes of all files; 0 keeps a default
+ * (4 Mi entries, 64 GiB, 256 GiB). Over a cap, the pull fails with
+ * MSB_ERR_IMAGE_INVALID.
+ */
+int msb_pull_options_set_limits(msb_pull_options *opts, uint64_t max_entries,
+                                uint64_t max_file_bytes, uint64_t max_total_bytes);
+
+/**
+ * msb_image_pull() - downloads an image (the layers the cache lacks) and
+ * builds its root disk. Two processes pulling the same image share the
+ * work. A failed pull leaves nothing half-written; the next one resumes
+ * interrupted downloads.
+ * @opts: may be NULL (defaults; the policy is ignored: a pull always asks).
+ * @ret_digest: the manifest digest (free()), may be NULL.
+ */
+int msb_image_pull(const char *ref, const msb_pull_options *opts, char **ret_digest);
+
+/**
+ * struct msb_image_config - what an image says about running it.
+ * @ref:        the canonical reference ("docker.io/library/alpine:latest").
+ * @digest:     the manifest digest.
+ * @pinned_ref: "registry/repository@digest": the exact image, whatever the
+ *              tag points at later (what a sandbox should record).
+ * @env:        "KEY=VALUE" entries (Env); @entrypoint, @cmd: argv arrays;
+ *              NULL with count 0 when the image sets none.
+ * @working_dir, @user: NULL when unset.
+ * Free with msb_image_config_free().
+ */
+typedef struct msb_image_config {
+        char *ref;
+        char *digest;
+        char *pinned_ref;
+        char **env;
+        size_t n_env;
+        char **entrypoint;
+        size_t n_entrypoint;
+        char **cmd;
+        size_t n_cmd;
+        char *working_dir;
+        char *user;
+} msb_image_config;
+
+void msb_image_config_free(msb_image_config *cfg);
+
+/**
+ * msb_image_resolve() - the root disk and config of an image, pulling it
+ * per the policy of opts (NULL: if-missing) and building the root disk if
+ * the cache lacks it.
+ * @ret_disk_path: the read-only ext4 root disk (free()); attach it
+ *                 read-only, it is shared.
+ * @ret_config:    may be NULL.
+ */
+int msb_image_resolve(const char *ref, const msb_pull_options *opts, char **ret_disk_path,
+                      msb_image_config **ret_config);
+
+/**
+ * struct msb_image_info - one line of msb_image_list().
+ * @ref:        canonical reference, NULL for an untagged image.
+ * @repository: "docker.io/library/alpine" (NULL when untagged).
+ * @tag:        "latest", NULL when untagged or pinned by digest.
+ * @digest:     the manifest digest.
+ * @size:       compressed size (manifest, config and layers).
+ * @disk_size:  bytes the root disk takes on the host, 0 when not built.
+ * @created_ms: when the image was built (its config), 0 when unknown.
+ * @added_ms:   when the reference was pulled, loaded or imported.
+ */
+typedef struct msb_image_info {
+        char *ref;
+        char *repository;
+        char *tag;
+        char *digest;
+        uint64_t size;
+        uint64_t disk_size;
+        int64_t created_ms;
+        int64_t added_ms;
+} msb_image_info;
+
+/** msb_image_list() - every image, newest first; free with msb_image_list_free(). */
+int msb_image_list(msb_image_info **ret, size_t *ret_n);
+void msb_image_list_free(msb_image_info *list, size_t n);
+
+/**
+ * msb_image_inspect() - a JSON object describing a local image: references,
+ * digest, sizes, platform, config (Env, Entrypoint, Cmd, WorkingDir,
+ * User), layers, root disk path, and the manifest and config documents as
+ * stored. @ret_json: free().
+ */
+int msb_image_inspect(const char *ref, char **ret_json);
+
+/**
+ * msb_image_remove() - removes a reference ("sha256:..." removes every
+ * reference of that manifest) and whatever only it used from the cache.
+ * Refused (MSB_ERR_CONFLICT) while a sandbox uses the image, unless force.
+ */
+int msb_image_remove(const char *ref, int force);
+
+/**
+ * msb_image_prune() - removes untagged images no sandbox uses, blobs no
+ * image uses, and leftovers of interrupted pulls. Waits for running pulls.
+ * @ret_freed: bytes freed on the host (may be NULL).
+ */
+int msb_image_prune(uint64_t *ret_freed);
+
+/**
+ * msb_image_import() - an image of one layer from a root filesystem: a
+ * host directory or a tar file (plain, gzip or zstd), like docker import.
+ * Files the caller owns become root's (when the caller is not root).
+ * @tag: the reference to give it, e.g. "myimage:1" (required).
+ * @ret_digest: may be NULL; free().
+ */
+int msb_image_import(const char *path, const char *tag, char **ret_digest);
+
+/** enum msb_archive_format - the layout of msb_image_save()'s archive. */
+typedef enum msb_archive_format {
+        MSB_ARCHIVE_DOCKER = 0, /* docker save: manifest.json, uncompressed layers */
+        MSB_ARCHIVE_OCI,        /* OCI image layout: index.json, blobs/sha256/ */
+} msb_archive_format;
+
+/** msb_image_save() - writes the images as one tar archive to fd (not closed). */
+int msb_image_save(const char *const *refs, size_t n, msb_archive_format format, int fd);
+
+/**
+ * msb_image_load() - reads an archive (docker save or an OCI layout, plain,
+ * gzip or zstd) from fd, a file or a pipe, and adds its images.
+ * @ret_refs: what was loaded: references, or digests of untagged images
+ *            (free with msb_strv_free()); may be NULL.
+ */
+int msb_image_load(int fd, char ***ret_refs, size_t *ret_n);
+
+/** msb_strv_free() - frees a NULL-terminated array of strings; NULL is allowed. */
+void msb_strv_free(char **v);
+
+/**
+ * msb_registry_login() - stores credentials for a registry ("docker.io",
+ * "ghcr.io", "localhost:5000") in $MSB_HOME/auth.json (mode 0600).
+ * @verify: when not NULL, the credentials are first checked against the
+ *          registry with these options (insecure, CA, timeout).
+ */
+int msb_registry_login(const char *registry, const char *username, const char *password,
+                       const msb_pull_options *verify);
+
+/** msb_registry_logout() - forgets them (MSB_ERR_NOT_FOUND when there were none). */
+int msb_registry_logout(const char *registry);
+
+/**
+ * msb_registry_list() - registries with stored credentials and their user
+ * names, two arrays of n (free each with msb_strv_free()).
+ */
+int msb_registry_list(char ***ret_registries, char ***ret_users, size_t *ret_n);
+
+/* ------------------------------------------------------------------------ */
+/* Files                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Files inside a running sandbox, through its guest agent (as root in the
+ * guest). Guest paths are absolute, at most 4095 bytes; files stream in
+ * chunks, never whole in memory unless a call says so.
+ *
+ * Errors:
+ *  - a bad argument (a relative or too long guest path, a mode above
+ *    07777): MSB_ERR_INVALID_ARGUMENT, -EINVAL or -ENAMETOOLONG;
+ *  - what the guest's file system refuses: the guest's errno, negated
+ *    (-ENOENT, -EEXIST, -ENOTDIR, -EISDIR, -ENOTEMPTY, -EACCES, -ENOSPC...),
+ *    with MSB_ERR_SYSTEM and a message naming NAME:/path, e.g.
+ *    "stat web:/etc/nope: No such file or directory";
+ *  - a host file error during a copy: -errno, MSB_ERR_SYSTEM, the host path;
+ *  - a guest that breaks the protocol: MSB_ERR_PROTOCOL; the VM gone:
+ *    MSB_ERR_VM_FAILED.
+ * So "does it exist?" is msb_fs_stat() == -ENOENT.
+ */
+
+/** enum msb_fs_type - the type of a file system object. */
+typedef enum msb_fs_type {
+        MSB_FS_FILE = 1,
+        MSB_FS_DIR,
+        MSB_FS_SYMLINK,
+        MSB_FS_CHAR,
+        MSB_FS_BLOCK,
+        MSB_FS_FIFO,
+        MSB_FS_SOCKET,
+} msb_fs_type;
+
+/**
+ * struct msb_fs_entry - what stat says about one object.
+ * @name:     msb_fs_list(): the entry's name; msb_fs_stat(): the path's last
+ *            component.
+ * @type:     its type.
+ * @mode:     permission bits, 07777 (set-id and sticky bits included).
+ * @size:     bytes (a symlink: the length of its target).
+ * @uid/@gid: owner in the guest.
+ * @mtime_ns: modification time, nanoseconds since the epoch.
+ * @target:   a symlink's target, else NULL.
+ * The strings belong to the entry (msb_fs_entry_clear(), msb_fs_list_free()).
+ */
+typedef struct msb_fs_entry {
+        char *name;
+        msb_fs_type type;
+        uint32_t mode;
+        uint64_t size;
+        uint32_t uid;
+        uint32_t gid;
+        int64_t mtime_ns;
+        char *target;
+} msb_fs_entry;
+
+/**
+ * msb_fs_stat() - stat (follow != 0: a final symlink is followed) or lstat.
+ * Free the strings of *ret with msb_fs_entry_clear().
+ */
+int msb_fs_stat(msb_sandbox *sb, const char *path, int follow, msb_fs_entry *ret);
+
+/** msb_fs_entry_clear() - frees the strings of e and zeroes it; NULL is allowed. */
+void msb_fs_entry_clear(msb_fs_entry *e);
+
+/**
+ * msb_fs_list() - the entries of a directory (a symlink to one is followed),
+ * without "." and "..", sorted by name, each with its lstat. -E2BIG for a
+ * directory of more than 1048576 entries.
+ */
+int msb_fs_list(msb_sandbox *sb, const char *path, msb_fs_entry **ret, size_t *ret_n);
+void msb_fs_list_free(msb_fs_entry *entries, size_t n);
+
+/**
+ * msb_fs_read_file() - a whole regular file (symlinks followed) in memory.
+ * @max: -EFBIG when the file is larger; 0: no limit.
+ * @ret_data: free() it (never NULL on success, even for an empty file).
+ */
+int msb_fs_read_file(msb_sandbox *sb, const char *path, size_t max, uint8_t **ret_data,
+                     size_t *ret_len);
+
+/**
+ * msb_fs_write_file() - creates or replaces path with len bytes of data and
+ * the given mode (exactly: umask does not apply; owner root). The file
+ * appears whole or not at all: it is written beside and renamed over path,
+ * so a symlink at path is replaced, not followed. The parent must exist.
+ */
+int msb_fs_write_file(msb_sandbox *sb, const char *path, const void *data, size_t len,
+                      uint32_t mode);
+
+/**
+ * msb_fs_mkdir() - creates a directory with mode (exactly). With parents,
+ * missing parents are created (0755) and an existing directory is fine (its
+ * mode is kept); without, an existing path is -EEXIST.
+ */
+int msb_fs_mkdir(msb_sandbox *sb, const char *path, uint32_t mode, int parents);
+
+/**
+ * msb_fs_remove() - removes a file, symlink or empty directory; with
+ * recursive, a directory and everything in it. Symlinks are removed, never
+ * followed (a trailing slash does not change that). "/" is refused (-EBUSY).
+ */
+int msb_fs_remove(msb_sandbox *sb, const char *path, int recursive);
+
+/** msb_fs_rename() - rename(2) inside the guest. */
+int msb_fs_rename(msb_sandbox *sb, const char *from, const char *to);
+
+/** msb_fs_chmod() - sets the mode bits (07777) of path (a symlink is followed). */
+int msb_fs_chmod(msb_sandbox *sb, const char *path, uint32_t mode);
+
+/** msb_fs_symlink() - creates the symlink linkpath pointing at target (any text). */
+int msb_fs_symlink(msb_sandbox *sb, const char *target, const char *linkpath);
+
+/**
+ * msb_fs_copy_in() - copies a host file, symlink or directory tree into the
+ * sandbox, like docker cp:
+ *  - guest_path is an existing directory: the copy goes inside it, as
+ *    guest_path/basename(host_path) (a host_path ending in "/." copies the
+ *    directory's contents into guest_path instead);
+ *  - guest_path does not exist: the copy is created there; its parent must
+ *    exist (-ENOENT otherwise, naming the parent);
+ *  - guest_path is a file: a file replaces it; a directory cannot (-ENOTDIR).
+ * Modes are kept (owner root); symlinks are copied as symlinks, never
+ * followed (host_path itself included); devices, FIFOs and sockets are
+ * skipped. Each file lands whole; a failed copy may leave the files copied
+ * before it.
+ */
+int msb_fs_copy_in(msb_sandbox *sb, const char *host_path, const char *guest_path);
+
+/**
+ * msb_fs_copy_out() - the same from the sandbox to the host (host_path:
+ * relative to the working directory, or absolute). Set-id bits are dropped;
+ * files are owned by the caller. The guest decides names, types and link
+ * targets, but never where on the host anything is written: nothing is
+ * created through a symlink below the destination.
+ */
+int msb_fs_copy_out(msb_sandbox *sb, const char *guest_path, const char *host_path);
 
 /* ------------------------------------------------------------------------ */
 /* Host checks                                                              */

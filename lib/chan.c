@@ -12,6 +12,8 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include "lib/core/log.h"
@@ -28,6 +30,7 @@ struct chan_session {
 struct chan {
         int fd;
         struct frame_reader reader;
+        uint32_t id_start, id_end; /* session ids: [id_start, id_end) */
         uint32_t next_id;
         uint32_t version;
         struct chan_session *sessions;
@@ -48,6 +51,8 @@ int chan_new(int fd, struct chan **ret)
         if (!ch)
                 return -ENOMEM;
         ch->fd = fd;
+        ch->id_start = 1;
+        ch->id_end = UINT32_MAX;
         ch->next_id = 1;
         ch->version = PROTO_VERSION;
         frame_reader_init(&ch->reader);
@@ -111,11 +116,13 @@ uint32_t chan_session_open(struct chan *ch)
 {
         uint32_t id;
 
+        if (ch->n_sessions >= ch->id_end - ch->id_start)
+                return 0;
         do {
                 id = ch->next_id++;
-                if (ch->next_id == 0)
-                        ch->next_id = 1;
-        } while (id == 0 || session_find(ch, id));
+                if (ch->next_id >= ch->id_end)
+                        ch->next_id = ch->id_start;
+        } while (session_find(ch, id));
         if (session_add(ch, id) < 0)
                 return 0;
         return id;
@@ -253,4 +260,104 @@ struct chan_msg *chan_pop(struct chan *ch, uint32_t id)
         ch->queued_bytes -= m->payload_len;
         m->next = NULL;
         return m;
+}
+
+static uint32_t random_u32(void)
+{
+        uint32_t v = 0;
+
+        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
+                v = (uint32_t)now_ns(CLOCK_MONOTONIC);
+        return v;
+}
+
+/* Reads exactly n bytes before the deadline. */
+static int recv_exactly(int fd, void *buf, size_t n, uint64_t deadline_ns)
+{
+        uint8_t *p = buf;
+
+        while (n > 0) {
+                uint64_t now = now_ns(CLOCK_MONOTONIC);
+                struct pollfd pfd = {.fd = fd, .events = POLLIN};
+                ssize_t k;
+                int r;
+
+                if (now >= deadline_ns)
+                        return -ETIMEDOUT;
+                r = poll(&pfd, 1, (int)MIN((deadline_ns - now) / 1000000ULL + 1, 60000));
+                if (r < 0 && errno != EINTR)
+                        return negative_errno();
+                if (r <= 0)
+                        continue;
+                k = recv(fd, p, n, 0);
+                if (k == 0)
+                        return -EPIPE;
+                if (k < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += k;
+                n -= (size_t)k;
+        }
+        return 0;
+}
+
+int chan_new_relay(int fd, int timeout_ms, struct chan **ret, struct proto_ready *ret_ready)
+{
+        uint64_t deadline = now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ULL;
+        uint8_t hello[8], hdr[FRAME_HEADER_LEN];
+        _cleanup_free_ uint8_t *body = NULL;
+        uint32_t start, end, len, id;
+        struct proto_msg msg;
+        struct frame f;
+        struct chan *ch;
+        uint8_t flags;
+        int r;
+
+        r = fd_set_nonblock(fd, true);
+        if (r < 0)
+                goto fail;
+        r = recv_exactly(fd, hello, sizeof(hello), deadline);
+        if (r < 0)
+                goto fail;
+        start = (uint32_t)hello[0] << 24 | (uint32_t)hello[1] << 16 | (uint32_t)hello[2] << 8 |
+                hello[3];
+        end = (uint32_t)hello[4] << 24 | (uint32_t)hello[5] << 16 | (uint32_t)hello[6] << 8 |
+              hello[7];
+        r = recv_exactly(fd, hdr, sizeof(hdr), deadline);
+        if (r < 0)
+                goto fail;
+        r = frame_parse_header(hdr, &len, &id, &flags);
+        if (r < 0 || start == 0 || end <= start)
+                goto bad;
+        body = malloc(len - 5);
+        if (!body) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = recv_exactly(fd, body, len - 5, deadline);
+        if (r < 0)
+                goto fail;
+        f = (struct frame){.id = id, .flags = flags, .body = body, .body_len = len - 5};
+        if (proto_decode(&f, &msg) < 0 || msg.type != PROTO_READY ||
+            proto_decode_ready(&msg, ret_ready) < 0)
+                goto bad;
+        r = chan_new(fd, &ch);
+        if (r < 0)
+                goto fail;
+        /* Start at a random place in the range: sessions a previous owner of
+         * this range left running (detached) keep their ids, and a random
+         * start makes reusing one of them (which the relay refuses) unlikely. */
+        ch->id_start = start;
+        ch->id_end = end;
+        ch->next_id = start + random_u32() % (end - start);
+        chan_set_version(ch, ret_ready->version);
+        *ret = ch;
+        return 0;
+bad:
+        r = -EBADMSG;
+fail:
+        safe_close(fd);
+        return r;
 }

@@ -25,8 +25,15 @@ struct chan_msg {
         uint8_t payload[];
 };
 
-/* Takes ownership of fd (a connected stream socket). */
+/* Takes ownership of fd (a connected stream socket straight to the agent).
+ * Session ids are taken from [1, 2^32). */
 int chan_new(int fd, struct chan **ret);
+
+/* Takes ownership of fd, connected to a supervisor's agent relay: reads the
+ * relay's hello (the client's id range and the agent's core.ready) within
+ * timeout_ms. Session ids are then taken from that range. -EBADMSG on a
+ * malformed hello, -ETIMEDOUT, -EPIPE. */
+int chan_new_relay(int fd, int timeout_ms, struct chan **ret, struct proto_ready *ret_ready);
 void chan_free(struct chan *ch);
 int chan_fd(const struct chan *ch);
 

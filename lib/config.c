@@ -41,6 +41,13 @@ static int replace_string(char **field, const char *value)
         return 0;
 }
 
+static void strv_free(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
 msb_sandbox_config *msb_sandbox_config_new(void)
 {
         msb_sandbox_config *cfg = calloc(1, sizeof(*cfg));
@@ -66,6 +73,7 @@ void msb_sandbox_config_free(msb_sandbox_config *cfg)
         free(cfg->image);
         free(cfg->name);
         free(cfg->accel);
+        strv_free(cfg->labels, cfg->n_labels);
         free(cfg);
 }
 
@@ -135,6 +143,82 @@ int msb_sandbox_config_set_cancel_fd(msb_sandbox_config *cfg, int fd)
         return 0;
 }
 
+int msb_sandbox_config_set_ephemeral(msb_sandbox_config *cfg, int ephemeral)
+{
+        cfg->ephemeral = ephemeral != 0;
+        return 0;
+}
+
+int msb_sandbox_config_set_idle_timeout_ms(msb_sandbox_config *cfg, uint64_t ms)
+{
+        cfg->idle_timeout_ms = ms;
+        return 0;
+}
+
+int msb_sandbox_config_set_max_duration_ms(msb_sandbox_config *cfg, uint64_t ms)
+{
+        cfg->max_duration_ms = ms;
+        return 0;
+}
+
+int msb_sandbox_config_set_pull_options(msb_sandbox_config *cfg, const msb_pull_options *opts)
+{
+        cfg->pull = opts;
+        return 0;
+}
+
+int msb_sandbox_config_set_replace(msb_sandbox_config *cfg, int replace)
+{
+        cfg->replace = replace != 0;
+        return 0;
+}
+
+/* Adds or replaces "KEY=VALUE" (or "KEY" for an empty value) in a string
+ * vector keyed by what precedes '='. */
+static int strv_put_keyed(char ***v, size_t *n, size_t max, const char *kv)
+{
+        size_t keylen = strcspn(kv, "=");
+        char *copy = kv[keylen] ? strdup(kv) : strdup_printf("%s=", kv);
+        char **nv;
+
+        if (!copy)
+                return -ENOMEM;
+        for (size_t i = 0; i < *n; i++) {
+                if (strncmp((*v)[i], copy, keylen + 1) == 0) {
+                        free((*v)[i]);
+                        (*v)[i] = copy;
+                        return 0;
+                }
+        }
+        if (*n >= max) {
+                free(copy);
+                return -E2BIG;
+        }
+        nv = realloc(*v, (*n + 2) * sizeof(char *));
+        if (!nv) {
+                free(copy);
+                return -ENOMEM;
+        }
+        nv[(*n)++] = copy;
+        nv[*n] = NULL;
+        *v = nv;
+        return 0;
+}
+
+int msb_sandbox_config_add_label(msb_sandbox_config *cfg, const char *kv)
+{
+        size_t keylen = kv ? strcspn(kv, "=") : 0;
+        int r;
+
+        if (!kv || keylen == 0 || keylen > 128 || strlen(kv) > 4096)
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
+                                 "invalid label '%s': expected KEY=VALUE", kv ? kv : "");
+        r = strv_put_keyed(&cfg->labels, &cfg->n_labels, 256, kv);
+        if (r < 0)
+                return error_set(MSB_ERR_INVALID_ARGUMENT, r, "too many labels");
+        return 0;
+}
+
 msb_exec_config *msb_exec_config_new(void)
 {
         msb_exec_config *cfg = calloc(1, sizeof(*cfg));
@@ -146,13 +230,6 @@ msb_exec_config *msb_exec_config_new(void)
         return cfg;
 }
 
-static void strv_free(char **v, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
 void msb_exec_config_free(msb_exec_config *cfg)
 {
         if (!cfg)
@@ -161,6 +238,7 @@ void msb_exec_config_free(msb_exec_config *cfg)
         strv_free(cfg->env, cfg->envc);
         free(cfg->cwd);
         free(cfg->user);
+        free(cfg->entrypoint);
         free(cfg);
 }
 
@@ -194,36 +272,17 @@ int msb_exec_config_set_argv(msb_exec_config *cfg, size_t argc, const char *cons
 int msb_exec_config_add_env(msb_exec_config *cfg, const char *kv)
 {
         const char *eq = kv ? strchr(kv, '=') : NULL;
-        size_t keylen;
-        char *copy, **v;
+        int r;
 
         if (!eq || eq == kv || !string_ok(kv))
                 return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
                                  "invalid environment entry '%s': expected KEY=VALUE",
                                  kv ? kv : "");
-        keylen = (size_t)(eq - kv) + 1;
-        copy = strdup(kv);
-        if (!copy)
-                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
-        for (size_t i = 0; i < cfg->envc; i++) {
-                if (strncmp(cfg->env[i], kv, keylen) == 0) {
-                        free(cfg->env[i]);
-                        cfg->env[i] = copy;
-                        return 0;
-                }
-        }
-        if (cfg->envc >= PROTO_MAX_ENV) {
-                free(copy);
-                return error_set(MSB_ERR_INVALID_ARGUMENT, -E2BIG, "too many environment entries");
-        }
-        v = realloc(cfg->env, (cfg->envc + 2) * sizeof(char *));
-        if (!v) {
-                free(copy);
-                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
-        }
-        v[cfg->envc++] = copy;
-        v[cfg->envc] = NULL;
-        cfg->env = v;
+        r = strv_put_keyed(&cfg->env, &cfg->envc, PROTO_MAX_ENV, kv);
+        if (r == -E2BIG)
+                return error_set(MSB_ERR_INVALID_ARGUMENT, r, "too many environment entries");
+        if (r < 0)
+                return error_set(MSB_ERR_SYSTEM, r, "out of memory");
         return 0;
 }
 
@@ -312,6 +371,26 @@ invalid:
         return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
                          "invalid resource limit '%s': expected NAME=SOFT[:HARD]",
                          spec ? spec : "");
+}
+
+int msb_exec_config_set_image_command(msb_exec_config *cfg, int enable)
+{
+        cfg->image_command = enable != 0;
+        return 0;
+}
+
+int msb_exec_config_set_entrypoint(msb_exec_config *cfg, const char *entrypoint)
+{
+        if (entrypoint && (!*entrypoint || !string_ok(entrypoint)))
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
+                                 "the entrypoint must not be empty");
+        return replace_string(&cfg->entrypoint, entrypoint);
+}
+
+int msb_exec_config_set_detached(msb_exec_config *cfg, int detached)
+{
+        cfg->detached = detached != 0;
+        return 0;
 }
 
 int msb_exec_config_set_timeout_ms(msb_exec_config *cfg, uint64_t ms)

@@ -17,6 +17,7 @@
 
 #include "chan.h"
 #include "error.h"
+#include "image-defaults.h"
 #include "internal.h"
 #include "lib/core/util.h"
 
@@ -69,47 +70,116 @@ static int send_frame(msb_exec *ex, int (*encode)(struct cbor_buf *, msb_exec *,
         return 0;
 }
 
-static int encode_request(struct cbor_buf *b, msb_exec *ex, const void *arg)
+/* The request as the guest should run it: the command's settings over the
+ * image's defaults (image-defaults.h). The vectors point into cfg and the
+ * defaults; only the arrays themselves are allocated here. */
+struct merged {
+        struct proto_exec_request req;
+        char **argv;
+        char **env;
+};
+
+static void merged_clear(struct merged *m)
 {
-        const msb_exec_config *cfg = arg;
-        struct proto_exec_request req = {
-                .argv = cfg->argv,
-                .argc = cfg->argc,
-                .env = cfg->env,
-                .envc = cfg->envc,
-                .cwd = cfg->cwd,
-                .user = cfg->user,
+        free(m->argv);
+        free(m->env);
+}
+
+static bool env_overridden(const msb_exec_config *cfg, const char *kv)
+{
+        size_t keylen = strcspn(kv, "=") + 1;
+
+        for (size_t i = 0; i < cfg->envc; i++)
+                if (strncmp(cfg->env[i], kv, keylen) == 0)
+                        return true;
+        return false;
+}
+
+static int merge(const msb_exec_config *cfg, const struct image_defaults *img, struct merged *m)
+{
+        char *entrypoint[] = {cfg->entrypoint};
+        char **ep = cfg->entrypoint ? entrypoint : img->entrypoint;
+        size_t n_ep = cfg->entrypoint ? 1 : img->n_entrypoint;
+        char **args = cfg->argv;
+        size_t n_args = cfg->argc, argc = 0, envc = 0;
+
+        *m = (struct merged){0};
+        if (!cfg->image_command) {
+                ep = NULL;
+                n_ep = 0;
+        } else if (!args && !cfg->entrypoint) {
+                args = img->cmd;
+                n_args = img->n_cmd;
+        }
+        if (n_ep + n_args == 0)
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
+                                 "no command given, and the image names none");
+        m->argv = calloc(n_ep + n_args + 1, sizeof(char *));
+        m->env = calloc(img->n_env + cfg->envc + 1, sizeof(char *));
+        if (!m->argv || !m->env) {
+                merged_clear(m);
+                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < n_ep; i++)
+                m->argv[argc++] = ep[i];
+        for (size_t i = 0; i < n_args; i++)
+                m->argv[argc++] = args[i];
+        for (size_t i = 0; i < img->n_env; i++)
+                if (!env_overridden(cfg, img->env[i]))
+                        m->env[envc++] = img->env[i];
+        for (size_t i = 0; i < cfg->envc; i++)
+                m->env[envc++] = cfg->env[i];
+        m->req = (struct proto_exec_request){
+                .argv = m->argv,
+                .argc = argc,
+                .env = m->env,
+                .envc = envc,
+                .cwd = cfg->cwd ? cfg->cwd : img->working_dir,
+                .user = cfg->user ? cfg->user : img->user,
                 .tty = cfg->tty,
                 .has_stdin = cfg->has_stdin,
+                .detached = cfg->detached,
                 .rows = cfg->rows,
                 .cols = cfg->cols,
                 .n_rlimits = cfg->n_rlimits,
         };
+        memcpy(m->req.rlimits, cfg->rlimits, sizeof(m->req.rlimits));
+        return 0;
+}
 
-        memcpy(req.rlimits, cfg->rlimits, sizeof(req.rlimits));
-        return proto_encode_exec_request(b, ex->id, &req);
+static int encode_request(struct cbor_buf *b, msb_exec *ex, const void *arg)
+{
+        const struct merged *m = arg;
+
+        return proto_encode_exec_request(b, ex->id, &m->req);
 }
 
 int msb_exec_start(msb_sandbox *sb, const msb_exec_config *cfg, msb_exec **ret)
 {
+        struct merged m;
         msb_exec *ex;
         int r;
 
-        if (!cfg->argv)
-                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL, "no command given");
+        r = merge(cfg, sandbox_image_defaults(sb), &m);
+        if (r < 0)
+                return r;
         ex = calloc(1, sizeof(*ex));
-        if (!ex)
+        if (!ex) {
+                merged_clear(&m);
                 return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+        }
         ex->sb = sb;
         ex->stdin_open = cfg->has_stdin;
         if (cfg->timeout_ms)
                 ex->deadline_ns = now_ns(CLOCK_MONOTONIC) + cfg->timeout_ms * 1000000ULL;
         ex->id = chan_session_open(sandbox_chan(sb));
         if (ex->id == 0) {
+                merged_clear(&m);
                 free(ex);
                 return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
         }
-        r = send_frame(ex, encode_request, cfg);
+        r = send_frame(ex, encode_request, &m);
+        merged_clear(&m);
         if (r < 0) {
                 msb_exec_free(ex);
                 return r;

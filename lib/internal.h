@@ -29,7 +29,14 @@ struct msb_sandbox_config {
         char *accel; /* NULL: $MSB_ACCEL or auto */
         uint64_t root_disk_bytes;
         uint64_t boot_timeout_ms; /* 0: by accelerator */
+        uint64_t idle_timeout_ms;
+        uint64_t max_duration_ms;
         int cancel_fd;
+        bool ephemeral;
+        bool replace;
+        const msb_pull_options *pull; /* borrowed; NULL: defaults */
+        char **labels;                /* "KEY=VALUE", n_labels entries */
+        size_t n_labels;
 };
 
 struct msb_exec_config {
@@ -45,6 +52,9 @@ struct msb_exec_config {
         struct proto_rlimit rlimits[PROTO_MAX_RLIMITS];
         size_t n_rlimits;
         uint64_t timeout_ms;
+        bool detached;
+        bool image_command;
+        char *entrypoint; /* NULL: the image's */
 };
 
 /* True when name is 1-128 of [A-Za-z0-9_.-] and starts with a letter or digit. */
@@ -57,3 +67,14 @@ struct chan *sandbox_chan(msb_sandbox *sb);
 /* Turns a channel failure into the API error: the VM exited (with the last
  * kernel log line), a malformed frame, or a host error. Returns r. */
 int sandbox_fail_channel(msb_sandbox *sb, int r);
+
+struct store;
+struct sandbox_paths;
+/* Stops the sandbox's supervisor (clean shutdown within timeout_ms, else
+ * killed) with op.lock already held; returns once it is gone. */
+int sandbox_stop_locked(struct store *st, const char *name, const struct sandbox_paths *p,
+                        uint64_t timeout_ms);
+
+struct image_defaults;
+/* The image's defaults for commands (image-defaults.h). */
+const struct image_defaults *sandbox_image_defaults(const msb_sandbox *sb);

@@ -115,3 +115,23 @@ int paths_qemu(char **ret)
         *ret = strdup(name);
         return -ENOENT;
 }
+
+int paths_supervisor(char **ret)
+{
+        const char *env = getenv("MSB_SUPERVISOR");
+
+        if (env && *env) {
+                *ret = strdup(env);
+                if (!*ret)
+                        return -ENOMEM;
+                return access(env, X_OK) == 0 ? 0 : -ENOENT;
+        }
+        if (access(MSB_BUILD_SUPERVISOR, X_OK) == 0) {
+                *ret = strdup(MSB_BUILD_SUPERVISOR);
+                return *ret ? 0 : -ENOMEM;
+        }
+        *ret = strdup(MSB_LIBEXECDIR "/msb-sandbox");
+        if (!*ret)
+                return -ENOMEM;
+        return access(*ret, X_OK) == 0 ? 0 : -ENOENT;
+}

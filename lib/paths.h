@@ -26,6 +26,11 @@ int paths_asset(enum asset a, char **ret);
 /* $MSB_HOME, or ~/.msb. */
 int paths_home(char **ret);
 
+/* The supervisor binary msb-sandbox: $MSB_SUPERVISOR, the build tree, or
+ * the installed libexec directory. 0, or -ENOENT with *ret set to where it
+ * was expected. */
+int paths_supervisor(char **ret);
+
 /* $MSB_QEMU, or qemu-system-x86_64 found on $PATH: 0, or -ENOENT with *ret
  * set to the name that was looked for. */
 int paths_qemu(char **ret);

@@ -1,57 +1,78 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Theory of operation: msb_sandbox_create() turns a configuration into a
- * running VM in five steps, each undone by the cleanup of the half-built
- * sandbox if a later one fails:
+ * Theory of operation: a sandbox is a record in the store, a directory of
+ * disks and logs, and, while it runs, a supervisor process that owns its VM
+ * (docs/supervisor.md). msb_sandbox_create() makes the first two, then
+ * starts the supervisor and connects to its agent relay; every step is
+ * undone if a later one fails, so a failed create leaves nothing.
  *
- *   1. a state directory $MSB_HOME/sandboxes/<name>/ (created exclusively:
- *      the name is taken while it exists);
- *   2. the root: the base image as is, or an ext4 built from a host
- *      directory, plus a fresh sparse upper disk for the writable layer;
- *   3. the accelerator (KVM if usable, else TCG) and the QEMU command line;
- *   4. QEMU, with one end of a socketpair as the agent's virtio-serial port;
- *   5. the wait for core.ready, watching QEMU's exit, a boot deadline and the
- *      caller's cancel fd at once.
+ * The name is claimed by inserting the record (the store's UNIQUE
+ * constraint makes concurrent creates of one name safe); the directory is
+ * ours from then on. Images become read-only disks here: the built-in base
+ * image as is, a host directory through the ext4 writer. Each sandbox gets a
+ * sparse upper disk for its writable layer.
  *
- * The guest learns its configuration from msb.* kernel parameters (the
- * agent reads /proc/cmdline). destroy kills QEMU and removes the directory.
+ * A handle is a connection to the relay. Closing it leaves a persistent
+ * sandbox running; an ephemeral one (msb run) is stopped and removed, and
+ * its supervisor also watches this process, so even a kill -9 of ours
+ * removes it.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "chan.h"
 #include "config.h"
+#include "control.h"
 #include "error.h"
 #include "internal.h"
+#include "image-defaults.h"
+#include "launch.h"
 #include "paths.h"
+#include "state.h"
+#include "lib/core/json.h"
 #include "lib/core/log.h"
 #include "lib/core/util.h"
 #include "lib/image/dirsrc.h"
 #include "lib/image/ext4.h"
-#include "lib/vm/vm.h"
 
-#define BOOT_TIMEOUT_KVM_MS (20 * 1000)
-#define BOOT_TIMEOUT_TCG_MS (90 * 1000)
+/* How long a start may take in all: the supervisor enforces the boot
+ * timeout itself (default up to 90 s under TCG); this covers the rest. */
+#define LAUNCH_MARGIN_MS  (30 * 1000)
+#define LAUNCH_DEFAULT_MS (90 * 1000)
+#define RELAY_HELLO_MS    (10 * 1000)
 
 struct msb_sandbox {
         char *name;
-        char *dir;
-        struct vm *vm;
+        struct sandbox_paths paths;
         struct chan *chan;
-        enum vm_accel accel;
-        uint32_t tsc_khz;
-        char accel_notice[256];
-        uint64_t start_ns;
         struct proto_ready ready;
+        struct launch_result boot;
+        struct image_defaults img;
+        int parent_fd; /* ephemeral: the supervisor stops when this closes */
+        bool ephemeral;
 };
+
+/* What the sandbox's image resolved to. */
+struct resolved_image {
+        char *disk;   /* the read-only root disk */
+        char *record; /* what the store records: the pinned reference for OCI images */
+        struct image_defaults defaults;
+};
+
+static void resolved_image_clear(struct resolved_image *ri)
+{
+        free(ri->disk);
+        free(ri->record);
+        image_defaults_clear(&ri->defaults);
+        *ri = (struct resolved_image){0};
+}
 
 const char *msb_version(void)
 {
@@ -68,75 +89,34 @@ struct chan *sandbox_chan(msb_sandbox *sb)
         return sb->chan;
 }
 
+const struct image_defaults *sandbox_image_defaults(const msb_sandbox *sb)
+{
+        return &sb->img;
+}
+
 int msb_sandbox_boot_info(const msb_sandbox *sb, msb_boot_info *ret)
 {
         *ret = (msb_boot_info){
-                .accel = vm_accel_name(sb->accel),
-                .accel_notice = sb->accel_notice,
-                .start_ns = sb->start_ns,
+                .accel = sb->boot.accel,
+                .accel_notice = sb->boot.notice,
+                .start_ns = sb->boot.start_ns,
                 .guest_boot_ns = sb->ready.boot_time_ns,
                 .guest_ready_ns = sb->ready.ready_time_ns,
         };
         return 0;
 }
 
-/* The last meaningful line of the kernel log: a panic if there is one. */
-static void kernel_log_hint(const msb_sandbox *sb, char *buf, size_t size)
-{
-        _cleanup_free_ char *path = strdup_printf("%s/logs/kernel.log", sb->dir);
-        _cleanup_free_ char *log = NULL;
-        const char *line = NULL, *panic;
-        size_t len;
-        char *p;
-
-        buf[0] = '\0';
-        if (!path || read_file(path, 4u << 20, &log, &len) < 0 || len == 0)
-                return;
-        panic = strstr(log, "Kernel panic");
-        if (panic) {
-                line = panic;
-        } else {
-                while (len > 0 && (log[len - 1] == '\n' || log[len - 1] == '\r'))
-                        log[--len] = '\0';
-                p = strrchr(log, '\n');
-                line = p ? p + 1 : log;
-        }
-        snprintf(buf, size, "%.*s", (int)strcspn(line, "\r\n"), line);
-}
-
-/* Why the VM died, in one line: a kernel panic, else what QEMU said last,
- * else the last line of the kernel log. */
-static void vm_death_hint(msb_sandbox *sb, char *buf, size_t size)
-{
-        _cleanup_free_ char *qemu_said = NULL;
-        char *line;
-
-        kernel_log_hint(sb, buf, size);
-        if (strstr(buf, "Kernel panic") || vm_stderr_tail(sb->vm, &qemu_said) < 0)
-                return;
-        while ((line = strrchr(qemu_said, '\n')) && line[1] == '\0')
-                *line = '\0';
-        line = strrchr(qemu_said, '\n');
-        line = line ? line + 1 : qemu_said;
-        if (*line)
-                snprintf(buf, size, "%s", line);
-}
-
 int sandbox_fail_channel(msb_sandbox *sb, int r)
 {
-        char hint[200];
-        int status;
-
         if (r == -EBADMSG)
                 return error_set(MSB_ERR_PROTOCOL, r,
-                                 "the guest agent sent a malformed frame; sandbox '%s' cannot "
-                                 "be trusted and was abandoned",
+                                 "the guest agent of sandbox '%s' sent a malformed frame",
                                  sb->name);
-        if (r == -EPIPE || vm_poll_exit(sb->vm, &status) > 0) {
-                vm_death_hint(sb, hint, sizeof(hint));
-                return error_set(MSB_ERR_VM_FAILED, -EPIPE, "the VM of sandbox '%s' exited%s%s",
-                                 sb->name, *hint ? ": " : "", hint);
-        }
+        if (r == -EPIPE)
+                return error_set(MSB_ERR_VM_FAILED, r,
+                                 "sandbox '%s' stopped while in use (see 'msb logs --source "
+                                 "system %s')",
+                                 sb->name, sb->name);
         return error_set(MSB_ERR_SYSTEM, r, "agent channel of sandbox '%s': %s", sb->name,
                          strerror(-r));
 }
@@ -151,320 +131,431 @@ static int generate_name(char **ret)
         return *ret ? 0 : -ENOMEM;
 }
 
-/* Step 1: the state directory, exclusively ours. */
-static int make_state_dir(msb_sandbox *sb, const msb_sandbox_config *cfg)
-{
-        _cleanup_free_ char *home = NULL, *parent = NULL;
-        char *logs;
-        int r;
-
-        r = paths_home(&home);
-        if (r < 0)
-                return error_set(MSB_ERR_SYSTEM, r,
-                                 "cannot find a home for msb state: set "
-                                 "MSB_HOME");
-        parent = strdup_printf("%s/sandboxes", home);
-        if (!parent)
-                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
-        r = mkdir_p(parent, 0700);
-        if (r < 0)
-                return error_set(MSB_ERR_SYSTEM, r, "cannot create %s: %s", parent, strerror(-r));
-        for (int attempt = 0;; attempt++) {
-                if (cfg->name) {
-                        sb->name = strdup(cfg->name);
-                        if (!sb->name)
-                                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
-                } else {
-                        r = generate_name(&sb->name);
-                        if (r < 0)
-                                return error_set(MSB_ERR_SYSTEM, r, "cannot generate a name");
-                }
-                sb->dir = strdup_printf("%s/%s", parent, sb->name);
-                if (!sb->dir)
-                        return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
-                if (mkdir(sb->dir, 0700) == 0)
-                        break;
-                r = negative_errno();
-                free(sb->dir);
-                sb->dir = NULL;
-                if (r != -EEXIST)
-                        return error_set(MSB_ERR_SYSTEM, r,
-                                         "cannot create the sandbox directory "
-                                         "under %s: %s",
-                                         parent, strerror(-r));
-                if (cfg->name)
-                        return error_set(MSB_ERR_INVALID_ARGUMENT, -EEXIST,
-                                         "a sandbox named '%s' already exists", cfg->name);
-                free(sb->name);
-                sb->name = NULL;
-                if (attempt > 16)
-                        return error_set(MSB_ERR_SYSTEM, -EEXIST, "cannot find a free name");
-        }
-        logs = strdup_printf("%s/logs", sb->dir);
-        if (!logs)
-                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
-        r = mkdir(logs, 0700) < 0 ? negative_errno() : 0;
-        free(logs);
-        if (r < 0)
-                return error_set(MSB_ERR_SYSTEM, r, "cannot create the log directory: %s",
-                                 strerror(-r));
-        return 0;
-}
-
-/* Step 2a: the read-only base disk. */
-static int resolve_image(msb_sandbox *sb, const char *image, char **ret_base)
-{
-        _cleanup_free_ char *bad_path = NULL;
-        struct img_dir_opts opts = {.map_owner_to_root = true};
-        struct stat st;
-        char *out;
-        int r;
-
-        if (streq(image, "base")) {
-                r = paths_asset(ASSET_BASE_IMAGE, ret_base);
-                if (r < 0)
-                        return error_set(MSB_ERR_HOST_MISSING, r,
-                                         "the built-in base image is missing: %s (run 'make')",
-                                         *ret_base ? *ret_base : "?");
-                return 0;
-        }
-        if (!strchr(image, '/') && !streq(image, ".") && !streq(image, ".."))
-                return error_set(MSB_ERR_IMAGE_NOT_FOUND, -ENOENT,
-                                 "unknown image '%s': use 'base' or a path to a root filesystem "
-                                 "directory such as ./rootfs",
-                                 image);
-        if (stat(image, &st) < 0)
-                return error_set(MSB_ERR_IMAGE_NOT_FOUND, negative_errno(), "image %s: %s", image,
-                                 strerror(errno));
-        r = img_dir_check_rootfs(image);
-        if (r < 0)
-                return error_set(MSB_ERR_IMAGE_INVALID, r, "%s is not a root filesystem (%s)",
-                                 image,
-                                 r == -ENOTDIR ? "not a directory"
-                                               : "no /etc and no executable in /bin, /usr/bin "
-                                                 "or /sbin");
-        out = strdup_printf("%s/rootfs.ext4", sb->dir);
-        if (!out)
-                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
-        r = img_ext4_from_dir(image, out, &opts, &bad_path);
-        if (r < 0) {
-                free(out);
-                if (bad_path)
-                        return error_set(MSB_ERR_IMAGE_INVALID, r, "cannot read %s: %s", bad_path,
-                                         strerror(-r));
-                return error_set(MSB_ERR_IMAGE_INVALID, r, "cannot build an image from %s: %s",
-                                 image, strerror(-r));
-        }
-        *ret_base = out;
-        return 0;
-}
-
-/* Step 3: which accelerator. */
-static int choose_accel(msb_sandbox *sb, const msb_sandbox_config *cfg)
-{
-        const char *want = cfg->accel ? cfg->accel : getenv("MSB_ACCEL");
-        enum vm_accel requested = VM_ACCEL_AUTO;
-        struct vm_host_facts facts;
-        int r;
-
-        if (want && *want && vm_accel_from_string(want, &requested) < 0)
-                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
-                                 "unknown accelerator '%s' (from %s): use auto, kvm or tcg", want,
-                                 cfg->accel ? "--accel" : "MSB_ACCEL");
-        r = vm_host_facts_probe(&facts);
-        if (r < 0)
-                return error_set(MSB_ERR_SYSTEM, r, "cannot probe the host: %s", strerror(-r));
-        sb->tsc_khz = facts.tsc_khz;
-        r = vm_accel_decide(requested, &facts, &sb->accel, sb->accel_notice,
-                            sizeof(sb->accel_notice));
-        if (r < 0)
-                return error_set(MSB_ERR_ACCEL_UNAVAILABLE, r, "%s", sb->accel_notice);
-        return 0;
-}
-
-/* Step 5: wait for core.ready, QEMU's exit, the deadline or cancellation. */
-static int wait_ready(msb_sandbox *sb, const msb_sandbox_config *cfg)
-{
-        uint64_t timeout_ms = cfg->boot_timeout_ms;
-        uint64_t deadline;
-        int r;
-
-        if (timeout_ms == 0)
-                timeout_ms = sb->accel == VM_ACCEL_KVM ? BOOT_TIMEOUT_KVM_MS : BOOT_TIMEOUT_TCG_MS;
-        deadline = now_ns(CLOCK_MONOTONIC) + timeout_ms * 1000000ULL;
-        for (;;) {
-                struct chan_msg *m = chan_pop(sb->chan, 0);
-                struct pollfd pfd[3] = {
-                        {.fd = chan_fd(sb->chan), .events = POLLIN},
-                        {.fd = vm_pidfd(sb->vm), .events = POLLIN},
-                        {.fd = cfg->cancel_fd, .events = POLLIN},
-                };
-                uint64_t now;
-                int status;
-
-                if (m) {
-                        r = m->msg.type == PROTO_READY ? proto_decode_ready(&m->msg, &sb->ready)
-                                                       : -EBADMSG;
-                        free(m);
-                        if (r < 0)
-                                return sandbox_fail_channel(sb, -EBADMSG);
-                        chan_set_version(sb->chan, sb->ready.version);
-                        return 0;
-                }
-                now = now_ns(CLOCK_MONOTONIC);
-                if (now >= deadline) {
-                        char hint[200];
-                        kernel_log_hint(sb, hint, sizeof(hint));
-                        return error_set(MSB_ERR_BOOT_TIMEOUT, -ETIMEDOUT,
-                                         "the guest did not answer within %llu s (%s)%s%s",
-                                         (unsigned long long)(timeout_ms / 1000),
-                                         vm_accel_name(sb->accel), *hint ? "; kernel log: " : "",
-                                         hint);
-                }
-                r = poll(pfd, 3, (int)MIN((deadline - now) / 1000000ULL + 1, 1000));
-                if (r < 0 && errno != EINTR)
-                        return error_set(MSB_ERR_SYSTEM, negative_errno(), "poll: %m");
-                if (pfd[2].revents)
-                        return error_set(MSB_ERR_CANCELLED, -ECANCELED, "start cancelled");
-                if (pfd[0].revents) {
-                        r = chan_pump(sb->chan, 0);
-                        if (r < 0)
-                                return sandbox_fail_channel(sb, r);
-                        continue;
-                }
-                if (pfd[1].revents || vm_poll_exit(sb->vm, &status) > 0)
-                        return sandbox_fail_channel(sb, -EPIPE);
-        }
-}
-
-/* Step 4: QEMU with the agent channel. */
-static int start_vm(msb_sandbox *sb, const msb_sandbox_config *cfg, const char *base,
-                    const char *upper)
-{
-        _cleanup_free_ char *qemu = NULL, *kernel = NULL, *initramfs = NULL;
-        _cleanup_free_ char *cmdline = NULL, *console = NULL, *qemu_log = NULL;
-        _cleanup_close_ int guest_fd = -1;
-        char vmerr[256] = "";
-        struct timespec now;
-        int sv[2], r;
-
-        r = paths_qemu(&qemu);
-        if (r < 0)
-                return error_set(MSB_ERR_HOST_MISSING, r,
-                                 "QEMU not found: %s (install the qemu-system-x86 package, or "
-                                 "set MSB_QEMU)",
-                                 qemu ? qemu : "qemu-system-x86_64");
-        r = paths_asset(ASSET_KERNEL, &kernel);
-        if (r < 0)
-                return error_set(MSB_ERR_HOST_MISSING, r,
-                                 "guest kernel not found: %s (run "
-                                 "'make', or set MSB_KERNEL)",
-                                 kernel ? kernel : "?");
-        r = paths_asset(ASSET_INITRAMFS, &initramfs);
-        if (r < 0)
-                return error_set(MSB_ERR_HOST_MISSING, r,
-                                 "initramfs not found: %s (run 'make', "
-                                 "or set MSB_INITRAMFS)",
-                                 initramfs ? initramfs : "?");
-
-        clock_gettime(CLOCK_REALTIME, &now);
-        cmdline = strdup_printf("msb.root=overlay msb.hostname=%s msb.time=%lld.%09ld", sb->name,
-                                (long long)now.tv_sec, now.tv_nsec);
-        console = strdup_printf("%s/logs/kernel.log", sb->dir);
-        qemu_log = strdup_printf("%s/logs/qemu.log", sb->dir);
-        if (!cmdline || !console || !qemu_log)
-                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
-
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-                return error_set(MSB_ERR_SYSTEM, negative_errno(), "socketpair: %m");
-        guest_fd = sv[1];
-        r = chan_new(sv[0], &sb->chan);
-        if (r < 0) {
-                safe_close(sv[0]);
-                return error_set(MSB_ERR_SYSTEM, r, "agent channel: %s", strerror(-r));
-        }
-
-        struct vm_config vc = {
-                .qemu = qemu,
-                .kernel = kernel,
-                .initramfs = initramfs,
-                .cmdline_extra = cmdline,
-                .memory_mib = cfg->memory_mib,
-                .cpus = cfg->cpus,
-                .accel = sb->accel,
-                .tcg_tsc_khz = sb->tsc_khz,
-                .agent_fd = guest_fd,
-                .console_log = console,
-                .stderr_path = qemu_log,
-                .disks = {{.path = base, .read_only = true, .serial = "msb-base"},
-                          {.path = upper, .read_only = false, .serial = "msb-upper"}},
-                .n_disks = 2,
-        };
-        r = vm_start(&vc, &sb->vm, vmerr, sizeof(vmerr));
-        if (r < 0)
-                return error_set(r == -ENOENT ? MSB_ERR_HOST_MISSING : MSB_ERR_VM_FAILED, r,
-                                 "cannot start the VM: %s", *vmerr ? vmerr : strerror(-r));
-        return 0;
-}
-
 static void sandbox_free(msb_sandbox *sb)
 {
         if (!sb)
                 return;
-        vm_free(sb->vm);
         chan_free(sb->chan);
-        if (sb->dir)
-                rm_rf(sb->dir);
-        free(sb->dir);
+        safe_close(sb->parent_fd);
+        image_defaults_clear(&sb->img);
+        sandbox_paths_clear(&sb->paths);
         free(sb->name);
         free(sb);
 }
 DEFINE_FREEP(msb_sandbox, sandbox_free)
 
-int msb_sandbox_create(const msb_sandbox_config *cfg, msb_sandbox **ret)
+static msb_sandbox *sandbox_alloc(const char *name)
 {
-        _cleanup_(sandbox_freep) msb_sandbox *sb = NULL;
-        _cleanup_free_ char *base = NULL, *upper = NULL;
-        uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+        msb_sandbox *sb = calloc(1, sizeof(*sb));
+
+        if (!sb)
+                return NULL;
+        sb->parent_fd = -1;
+        sb->name = strdup(name);
+        if (!sb->name) {
+                free(sb);
+                return NULL;
+        }
+        return sb;
+}
+
+/* Connects to the running sandbox's relay. */
+static int sandbox_connect(msb_sandbox *sb)
+{
+        int fd, r;
+
+        r = state_connect(sb->paths.run_dir, "agent.sock", &fd);
+        if (r < 0)
+                return error_set(MSB_ERR_NOT_RUNNING, r,
+                                 "cannot reach sandbox '%s' (%s): is it running?", sb->name,
+                                 strerror(-r));
+        r = chan_new_relay(fd, RELAY_HELLO_MS, &sb->chan, &sb->ready);
+        if (r < 0)
+                return error_set(r == -EBADMSG ? MSB_ERR_PROTOCOL : MSB_ERR_NOT_RUNNING, r,
+                                 "the relay of sandbox '%s' did not greet properly: %s", sb->name,
+                                 strerror(-r));
+        return 0;
+}
+
+/* An image reference that names a host directory rather than a registry
+ * image: a path ("./rootfs", "/srv/root", "."). */
+static bool image_is_path(const char *image)
+{
+        return image[0] == '/' || image[0] == '.' || startswith(image, "~/");
+}
+
+/* Resolves the image to its read-only root disk. OCI images are pulled
+ * (per the pull options) into the shared cache; a host directory is
+ * checked, and built into dir/rootfs.ext4 only when build is set (create
+ * validates first, builds once the name is claimed). */
+static int resolve_image(const msb_sandbox_config *cfg, const char *dir, bool build,
+                         struct resolved_image *ret)
+{
+        _cleanup_free_ char *bad_path = NULL;
+        struct img_dir_opts opts = {.map_owner_to_root = true};
+        struct resolved_image ri = {0};
+        msb_image_config *icfg = NULL;
+        const char *image = cfg->image;
+        struct stat st;
         int r;
 
-        sb = calloc(1, sizeof(*sb));
-        if (!sb)
-                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
-        r = choose_accel(sb, cfg);
-        if (r < 0)
-                return r;
-        r = make_state_dir(sb, cfg);
-        if (r < 0)
-                return r;
-        r = resolve_image(sb, cfg->image, &base);
-        if (r < 0)
-                return r;
-        upper = strdup_printf("%s/upper.ext4", sb->dir);
-        if (!upper)
-                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+        if (streq(image, "base")) {
+                r = paths_asset(ASSET_BASE_IMAGE, &ri.disk);
+                if (r < 0) {
+                        r = error_set(MSB_ERR_HOST_MISSING, r,
+                                      "the built-in base image is missing: %s (run 'make')",
+                                      ri.disk ? ri.disk : "?");
+                        resolved_image_clear(&ri);
+                        return r;
+                }
+                r = image_defaults_shell(&ri.defaults);
+        } else if (!image_is_path(image)) {
+                r = msb_image_resolve(image, cfg->pull, &ri.disk, &icfg);
+                if (r < 0)
+                        return r; /* the error is set */
+                r = image_defaults_from_oci(icfg, &ri.defaults);
+                if (r >= 0) {
+                        ri.record = strdup(icfg->pinned_ref ? icfg->pinned_ref : image);
+                        r = ri.record ? 0 : -ENOMEM;
+                }
+                msb_image_config_free(icfg);
+        } else {
+                if (stat(image, &st) < 0)
+                        return error_set(MSB_ERR_IMAGE_NOT_FOUND, negative_errno(), "image %s: %s",
+                                         image, strerror(errno));
+                r = img_dir_check_rootfs(image);
+                if (r < 0)
+                        return error_set(MSB_ERR_IMAGE_INVALID, r,
+                                         "%s is not a root filesystem (%s)", image,
+                                         r == -ENOTDIR ? "not a directory"
+                                                       : "no /etc and no executable in /bin, "
+                                                         "/usr/bin or /sbin");
+                ri.disk = strdup_printf("%s/rootfs.ext4", dir);
+                if (!ri.disk)
+                        return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+                if (build) {
+                        r = img_ext4_from_dir(image, ri.disk, &opts, &bad_path);
+                        if (r < 0) {
+                                resolved_image_clear(&ri);
+                                if (bad_path)
+                                        return error_set(MSB_ERR_IMAGE_INVALID, r,
+                                                         "cannot read %s: %s", bad_path,
+                                                         strerror(-r));
+                                return error_set(MSB_ERR_IMAGE_INVALID, r,
+                                                 "cannot build an image from %s: %s", image,
+                                                 strerror(-r));
+                        }
+                }
+                r = image_defaults_shell(&ri.defaults);
+        }
+        if (r >= 0 && !ri.record) {
+                ri.record = strdup(image);
+                r = ri.record ? 0 : -ENOMEM;
+        }
+        if (r < 0) {
+                resolved_image_clear(&ri);
+                return error_set(MSB_ERR_SYSTEM, r, "out of memory");
+        }
+        *ret = ri;
+        return 0;
+}
+
+/* config.json (docs/supervisor.md), also stored in the record. */
+static char *config_json(const msb_sandbox_config *cfg, const char *name,
+                         const struct resolved_image *ri, const char *upper)
+{
+        struct json_writer w;
+
+        json_writer_init(&w);
+        json_begin_object(&w);
+        json_kv_int(&w, "version", 1);
+        json_kv_string(&w, "name", name);
+        json_kv_string(&w, "image", cfg->image);
+        json_kv_string(&w, "base_disk", ri->disk);
+        json_kv_string(&w, "upper_disk", upper);
+        json_kv_uint(&w, "root_disk_bytes", cfg->root_disk_bytes);
+        json_kv_uint(&w, "memory_mib", cfg->memory_mib);
+        json_kv_uint(&w, "cpus", cfg->cpus);
+        json_kv_string(&w, "accel", cfg->accel ? cfg->accel : getenv("MSB_ACCEL"));
+        json_kv_uint(&w, "boot_timeout_ms", cfg->boot_timeout_ms);
+        json_kv_uint(&w, "idle_timeout_ms", cfg->idle_timeout_ms);
+        json_kv_uint(&w, "max_duration_ms", cfg->max_duration_ms);
+        json_kv_bool(&w, "ephemeral", cfg->ephemeral);
+        json_key(&w, "image_config");
+        image_defaults_write(&w, &ri->defaults);
+        json_key(&w, "labels");
+        json_begin_object(&w);
+        for (size_t i = 0; i < cfg->n_labels; i++) {
+                const char *eq = strchr(cfg->labels[i], '=');
+                _cleanup_free_ char *key = strndup(cfg->labels[i], (size_t)(eq - cfg->labels[i]));
+                if (!key) {
+                        json_writer_free(&w);
+                        return NULL;
+                }
+                json_kv_string(&w, key, eq + 1);
+        }
+        json_end_object(&w);
+        json_end_object(&w);
+        return json_writer_steal(&w);
+}
+
+/* Turns "KEY=VALUE" strings into store labels pointing into them. */
+static struct store_label *labels_view(char **labels, size_t n)
+{
+        struct store_label *v = calloc(n ? n : 1, sizeof(*v));
+
+        if (!v)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                char *eq = strchr(labels[i], '=');
+                v[i].key = strndup(labels[i], (size_t)(eq - labels[i]));
+                v[i].value = eq + 1;
+                if (!v[i].key) {
+                        for (size_t j = 0; j < i; j++)
+                                free(v[j].key);
+                        free(v);
+                        return NULL;
+                }
+        }
+        return v;
+}
+
+static void labels_view_free(struct store_label *v, size_t n)
+{
+        if (!v)
+                return;
+        for (size_t i = 0; i < n; i++)
+                free(v[i].key);
+        free(v);
+}
+
+/* Removes what a failed create made: files and record. */
+static void undo_create(struct store *st, const msb_sandbox *sb)
+{
+        rm_rf(sb->paths.run_dir);
+        rm_rf(sb->paths.dir);
+        store_sandbox_delete(st, sb->name);
+}
+
+/* The part of create that runs with the name claimed and op.lock held. */
+static int create_claimed(msb_sandbox *sb, struct store *st, const msb_sandbox_config *cfg,
+                          const struct resolved_image *planned, const char *upper)
+{
+        _cleanup_free_ char *config = NULL, *config_path = NULL;
+        struct resolved_image ri = {0};
+        uint64_t wait_ms;
+        int r;
+
+        if (image_is_path(cfg->image)) {
+                r = resolve_image(cfg, sb->paths.dir, true, &ri);
+                if (r < 0)
+                        return r;
+                resolved_image_clear(&ri);
+        }
         r = img_ext4_create_empty(upper, cfg->root_disk_bytes, "msb-upper");
         if (r < 0)
                 return error_set(MSB_ERR_SYSTEM, r, "cannot create the root disk %s: %s", upper,
                                  strerror(-r));
-        r = start_vm(sb, cfg, base, upper);
+        config = config_json(cfg, sb->name, planned, upper);
+        config_path = strdup_printf("%s/config.json", sb->paths.dir);
+        if (!config || !config_path)
+                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+        r = write_file(config_path, config, 0600);
+        if (r < 0)
+                return error_set(MSB_ERR_SYSTEM, r, "cannot write %s: %s", config_path,
+                                 strerror(-r));
+        store_sandbox_set_status(st, sb->name, "starting");
+        wait_ms = (cfg->boot_timeout_ms ? cfg->boot_timeout_ms : LAUNCH_DEFAULT_MS) +
+                  LAUNCH_MARGIN_MS;
+        r = launch_supervisor(&sb->paths, sb->name, cfg->ephemeral, cfg->cancel_fd, wait_ms,
+                              &sb->parent_fd, &sb->boot);
         if (r < 0)
                 return r;
-        r = wait_ready(sb, cfg);
+        return sandbox_connect(sb);
+}
+
+int msb_sandbox_create(const msb_sandbox_config *cfg, msb_sandbox **ret)
+{
+        _cleanup_(sandbox_freep) msb_sandbox *sb = NULL;
+        _cleanup_free_ char *name = NULL, *upper = NULL, *config = NULL;
+        _cleanup_(resolved_image_clear) struct resolved_image ri = {0};
+        _cleanup_close_ int op_fd = -1;
+        struct store_sandbox rec = {0};
+        struct store *st = NULL;
+        uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+        int r;
+
+        if (cfg->name) {
+                name = strdup(cfg->name);
+        } else if (generate_name(&name) < 0) {
+                name = NULL;
+        }
+        if (!name)
+                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "cannot make a sandbox name");
+        if (cfg->replace) {
+                r = msb_sandbox_remove(name, 1);
+                if (r < 0 && msb_errkind() != MSB_ERR_NOT_FOUND)
+                        return r;
+        }
+        sb = sandbox_alloc(name);
+        if (!sb)
+                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+        sb->ephemeral = cfg->ephemeral;
+        r = sandbox_paths_init(name, &sb->paths);
         if (r < 0)
                 return r;
-        sb->start_ns = now_ns(CLOCK_MONOTONIC) - t0;
+        /* Resolve (pull) the image before claiming anything. */
+        r = resolve_image(cfg, sb->paths.dir, false, &ri);
+        if (r < 0)
+                return r;
+        upper = strdup_printf("%s/upper.ext4", sb->paths.dir);
+        config = upper ? config_json(cfg, name, &ri, upper) : NULL;
+        if (!config)
+                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+
+        r = state_open(&st);
+        if (r < 0)
+                return r;
+        rec = (struct store_sandbox){
+                .name = name,
+                .image = ri.record,
+                .config = config,
+                .status = "created",
+                .ephemeral = cfg->ephemeral,
+                .labels = labels_view(cfg->labels, cfg->n_labels),
+                .n_labels = cfg->n_labels,
+        };
+        r = rec.labels ? store_sandbox_insert(st, &rec, NULL) : -ENOMEM;
+        labels_view_free(rec.labels, rec.n_labels);
+        if (r == -EEXIST) {
+                store_close(st);
+                return error_set(MSB_ERR_CONFLICT, r,
+                                 "a sandbox named '%s' already exists (remove it with 'msb rm "
+                                 "%s', or use --replace)",
+                                 name, name);
+        }
+        if (r < 0) {
+                store_close(st);
+                return error_set(MSB_ERR_SYSTEM, r, "cannot record sandbox '%s': %s", name,
+                                 strerror(-r));
+        }
+        /* The name is ours: anything left at our paths is stale. */
+        rm_rf(sb->paths.dir);
+        rm_rf(sb->paths.run_dir);
+        r = mkdir_p(sb->paths.dir, 0700);
+        if (r >= 0) {
+                _cleanup_free_ char *logs = strdup_printf("%s/logs", sb->paths.dir);
+                r = logs ? mkdir_p(logs, 0700) : -ENOMEM;
+        }
+        if (r >= 0)
+                r = state_op_lock(sb->paths.dir, &op_fd);
+        if (r < 0)
+                r = error_set(MSB_ERR_SYSTEM, r, "cannot create %s: %s", sb->paths.dir,
+                              strerror(-r));
+        else
+                r = create_claimed(sb, st, cfg, &ri, upper);
+        if (r < 0) {
+                msb_error_kind kind = msb_errkind();
+                char msg[512];
+
+                snprintf(msg, sizeof(msg), "%s", msb_errmsg());
+                safe_close(sb->parent_fd);
+                sb->parent_fd = -1;
+                /* a supervisor that did start must be gone before we delete */
+                if (state_supervisor_alive(sb->paths.dir))
+                        sandbox_stop_locked(st, name, &sb->paths, 0);
+                undo_create(st, sb);
+                store_close(st);
+                return error_set(kind, r, "%s", msg);
+        }
+        store_close(st);
+        sb->img = ri.defaults;
+        ri.defaults = (struct image_defaults){0};
+        if (sb->boot.start_ns == 0)
+                sb->boot.start_ns = now_ns(CLOCK_MONOTONIC) - t0;
         log_info("sandbox %s ready in %llu ms (%s; guest: agent started at %llu ms, agent "
                  "ready at %llu ms)",
-                 sb->name, (unsigned long long)(sb->start_ns / 1000000), vm_accel_name(sb->accel),
-                 (unsigned long long)(sb->ready.boot_time_ns / 1000000),
+                 sb->name, (unsigned long long)((now_ns(CLOCK_MONOTONIC) - t0) / 1000000),
+                 sb->boot.accel, (unsigned long long)(sb->ready.boot_time_ns / 1000000),
                  (unsigned long long)(sb->ready.ready_time_ns / 1000000));
+        *ret = TAKE_PTR(sb);
+        return 0;
+}
+
+/* The image defaults recorded in a sandbox's config (none if unreadable). */
+static int read_image_defaults(const char *config, struct image_defaults *ret)
+{
+        const struct json_value *root;
+        struct json_doc *doc;
+        int r;
+
+        *ret = (struct image_defaults){0};
+        if (json_parse(config, strlen(config), &doc, &root) < 0)
+                return 0;
+        r = image_defaults_read(json_get(root, "image_config"), ret);
+        json_doc_free(doc);
+        return r;
+}
+
+int msb_sandbox_open(const char *name, msb_sandbox **ret)
+{
+        _cleanup_(sandbox_freep) msb_sandbox *sb = NULL;
+        struct store_sandbox rec;
+        struct store *st;
+        int r;
+
+        if (!name || !sandbox_name_is_valid(name))
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL, "invalid sandbox name '%s'",
+                                 name ? name : "");
+        r = state_open(&st);
+        if (r < 0)
+                return r;
+        r = state_get(st, name, &rec);
+        store_close(st);
+        if (r < 0)
+                return r;
+        if (!streq(rec.status, "running")) {
+                r = error_set(MSB_ERR_NOT_RUNNING, -ESRCH,
+                              "sandbox '%s' is not running (%s); start it with 'msb start %s'",
+                              name, rec.status, name);
+                store_sandbox_clear(&rec);
+                return r;
+        }
+        sb = sandbox_alloc(name);
+        if (!sb) {
+                store_sandbox_clear(&rec);
+                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+        }
+        r = read_image_defaults(rec.config, &sb->img);
+        store_sandbox_clear(&rec);
+        if (r < 0)
+                return error_set(MSB_ERR_SYSTEM, r, "out of memory");
+        r = sandbox_paths_init(name, &sb->paths);
+        if (r < 0)
+                return r;
+        r = sandbox_connect(sb);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(sb);
         return 0;
 }
 
 void msb_sandbox_destroy(msb_sandbox *sb)
 {
+        if (!sb)
+                return;
+        chan_free(sb->chan);
+        sb->chan = NULL;
+        msb_sandbox_remove(sb->name, 1);
+        sandbox_free(sb);
+}
+
+void msb_sandbox_close(msb_sandbox *sb)
+{
+        if (sb && sb->ephemeral) {
+                msb_sandbox_destroy(sb);
+                return;
+        }
         sandbox_free(sb);
 }
 
@@ -476,7 +567,7 @@ int msb_sandbox_ping(msb_sandbox *sb, uint64_t *ret_ns)
         int r;
 
         if (id == 0)
-                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "too many sessions");
         cbor_buf_init(&b, 0);
         r = proto_encode_empty(&b, id, FRAME_SESSION_START, PROTO_PING);
         if (r >= 0)

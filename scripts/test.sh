@@ -32,6 +32,10 @@ ninja -C "$fuzz"
 meson test -C "$fuzz" --print-errorlogs --suite fuzz
 
 step "end-to-end (real VMs)"
-MSB_BUILD=$(cd "$build" && pwd) /usr/bin/python3 -m pytest -q tests/integration
+export MSB_BUILD=$(cd "$build" && pwd)
+/usr/bin/python3 -m pytest -q tests/integration
+
+step "images against a real registry (docker-registry on 127.0.0.1)"
+/usr/bin/python3 -m pytest -q tests/registry
 
 printf '\nall tests passed\n'

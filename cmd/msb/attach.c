@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "lib/core/util.h"
 
 static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
@@ -224,4 +225,56 @@ int cli_attach(msb_exec *ex, const struct cli_attach_opts *opts)
         if (opts->tty && opts->forward_stdin)
                 terminal_raw(&a);
         return attach_loop(&a, opts->timeout_text);
+}
+
+int cli_create(msb_sandbox_config *cfg, const struct cli_signals *sigs, msb_sandbox **ret)
+{
+        msb_boot_info info;
+
+        msb_sandbox_config_set_cancel_fd(cfg, sigs->stop_fd);
+        if (msb_sandbox_create(cfg, ret) < 0)
+                return cli_api_error();
+        msb_sandbox_boot_info(*ret, &info);
+        if (!cli_quiet && info.accel_notice && *info.accel_notice)
+                cli_error("warning: %s", info.accel_notice);
+        return 0;
+}
+
+int cli_exec_attached(msb_sandbox *sb, const struct cli_parsed *p, const struct cli_signals *sigs)
+{
+        msb_exec *ex = NULL;
+        int code;
+
+        if (msb_exec_start(sb, p->ex, &ex) < 0)
+                return cli_api_error();
+        code = cli_attach(ex, &(struct cli_attach_opts){
+                                      .tty = p->tty,
+                                      .forward_stdin = p->interactive,
+                                      .timeout_text = p->timeout_text,
+                                      .signals = sigs,
+                              });
+        msb_exec_free(ex);
+        return code;
+}
+
+int cli_start_detached(msb_sandbox *sb, const msb_exec_config *cfg)
+{
+        msb_exec *ex = NULL;
+        msb_exec_event ev;
+        int r, code = 0;
+
+        if (msb_exec_start(sb, cfg, &ex) < 0)
+                return cli_api_error();
+        while ((r = msb_exec_next_event(ex, &ev, -1)) > 0) {
+                if (ev.type == MSB_EXEC_EVENT_STARTED || ev.type == MSB_EXEC_EVENT_EXITED)
+                        break;
+                if (ev.type == MSB_EXEC_EVENT_FAILED) {
+                        code = finish(&ev, NULL);
+                        break;
+                }
+        }
+        if (r < 0)
+                code = cli_api_error();
+        msb_exec_free(ex);
+        return code;
 }

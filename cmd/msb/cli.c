@@ -40,6 +40,10 @@ int cli_api_error(void)
                 [MSB_ERR_PROTOCOL] = EXIT_PROTOCOL,
                 [MSB_ERR_CANCELLED] = EXIT_INTERRUPTED,
                 [MSB_ERR_SYSTEM] = EXIT_SYSTEM,
+                [MSB_ERR_NOT_FOUND] = EXIT_NOT_FOUND,
+                [MSB_ERR_CONFLICT] = EXIT_CONFLICT,
+                [MSB_ERR_NOT_RUNNING] = EXIT_NOT_RUNNING,
+                [MSB_ERR_REGISTRY] = EXIT_REGISTRY,
         };
         msb_error_kind kind = msb_errkind();
 

@@ -8,12 +8,18 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "microsandbox.h"
 
 /* Exit codes of msb itself (docs/cli.md). The command's own status passes
  * through unchanged; 126/127/128+N follow the shell. */
 enum {
+        EXIT_FAILURE_GENERIC = 1, /* a command that is not run: e.g. doctor found problems */
+        EXIT_REGISTRY = 112,
+        EXIT_NOT_RUNNING = 113,
+        EXIT_CONFLICT = 114,
+        EXIT_NOT_FOUND = 115,
         EXIT_CMD_CANNOT_EXEC = 126,
         EXIT_CMD_NOT_FOUND = 127,
         EXIT_USAGE = 125,
@@ -63,6 +69,42 @@ struct cli_attach_opts {
  * exit code msb should end with. */
 int cli_attach(msb_exec *ex, const struct cli_attach_opts *opts);
 
+/* Pull progress (pull-progress.c): bars on a terminal, lines otherwise. */
+struct cli_pull_ui;
+struct cli_pull_ui *cli_pull_ui_new(FILE *out, bool quiet);
+void cli_pull_progress(const msb_pull_event *ev, void *userdata); /* userdata: the ui */
+const char *cli_pull_ui_ref(const struct cli_pull_ui *ui);        /* canonical, once known */
+void cli_pull_ui_free(struct cli_pull_ui *ui);
+
+struct cli_parsed;
+/* Creates (and boots) a sandbox, cancellable by the stop signals; prints
+ * the accelerator notice unless quiet. 0, or the exit code of the failure. */
+int cli_create(msb_sandbox_config *cfg, const struct cli_signals *sigs, msb_sandbox **ret);
+
+/* Runs the parsed command in sb attached to the terminal: the exit code. */
+int cli_exec_attached(msb_sandbox *sb, const struct cli_parsed *p, const struct cli_signals *sigs);
+
+/* Starts the (detached) command and waits until it started: 0 or an exit
+ * code after printing why it did not. */
+int cli_start_detached(msb_sandbox *sb, const msb_exec_config *cfg);
+
+int cmd_create(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_restart(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_cp(int argc, char **argv);
+int cmd_ping(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_image(int argc, char **argv);
+int cmd_registry(int argc, char **argv);
+int cmd_save(int argc, char **argv);
+int cmd_load(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_version(int argc, char **argv);

@@ -21,6 +21,23 @@ struct command {
 
 static const struct command commands[] = {
         {"run", cmd_run, "Run a command in a new sandbox", "Sandboxes"},
+        {"create", cmd_create, "Create a sandbox and boot it in the background", "Sandboxes"},
+        {"exec", cmd_exec, "Run a command in a running sandbox", "Sandboxes"},
+        {"start", cmd_start, "Boot stopped sandboxes", "Sandboxes"},
+        {"stop", cmd_stop, "Shut sandboxes down", "Sandboxes"},
+        {"restart", cmd_restart, "Stop, then start sandboxes", "Sandboxes"},
+        {"ls", cmd_ls, "List sandboxes", "Sandboxes"},
+        {"status", cmd_status, "Show the state of a sandbox", "Sandboxes"},
+        {"inspect", cmd_inspect, "Show everything about a sandbox as JSON", "Sandboxes"},
+        {"cp", cmd_cp, "Copy files between the host and a sandbox", "Sandboxes"},
+        {"logs", cmd_logs, "Show what ran in a sandbox and what its system said", "Sandboxes"},
+        {"ping", cmd_ping, "Check that a sandbox answers", "Sandboxes"},
+        {"rm", cmd_rm, "Remove sandboxes", "Sandboxes"},
+        {"pull", cmd_pull, "Download an image from a registry", "Images"},
+        {"image", cmd_image, "Manage images: ls, inspect, rm, prune, import", "Images"},
+        {"save", cmd_save, "Write images to an archive (docker or oci format)", "Images"},
+        {"load", cmd_load, "Read images from an archive", "Images"},
+        {"registry", cmd_registry, "Log in to registries: login, logout, ls", "Images"},
         {"doctor", cmd_doctor, "Check that this host can run sandboxes", "Host"},
         {"version", cmd_version, "Show version information", "Host"},
 };
@@ -49,7 +66,8 @@ static void usage(FILE *f)
                    "Examples:\n"
                    "  msb run base -- uname -a          Run one command in a fresh sandbox\n"
                    "  msb run -t base                   Open a shell in a fresh sandbox\n"
-                   "  msb run -m 1G -c 2 ./rootfs -- sh Boot a host directory as the root\n"
+                   "  msb create --name dev base        Keep a sandbox running...\n"
+                   "  msb exec dev -- ls /              ...and run commands in it\n"
                    "\n"
                    "Run 'msb COMMAND --help' for more about a command.\n");
 }

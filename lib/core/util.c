@@ -347,3 +347,110 @@ const char *format_bytes(uint64_t bytes, char *buf, size_t size)
                 snprintf(buf, size, "%.1f %s", v, units[i]);
         return buf;
 }
+
+const char *format_time_iso(int64_t ms, char *buf, size_t size)
+{
+        time_t secs = (time_t)(ms / 1000);
+        struct tm tm;
+
+        gmtime_r(&secs, &tm);
+        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+        return buf;
+}
+
+int parse_time_iso(const char *s, int64_t *ret_ms)
+{
+        struct tm tm = {0};
+        const char *p;
+        int64_t ms = 0, offset_s = 0;
+        time_t secs;
+
+        p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!p)
+                return -EINVAL;
+        if (*p == '.') {
+                int digits = 0;
+                for (p++; isdigit((unsigned char)*p); p++, digits++)
+                        if (digits < 3)
+                                ms = ms * 10 + (*p - '0');
+                if (digits == 0)
+                        return -EINVAL;
+                for (; digits < 3; digits++)
+                        ms *= 10;
+        }
+        if (*p == 'Z') {
+                p++;
+        } else if (*p == '+' || *p == '-') {
+                int hh, mm;
+                if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59)
+                        return -EINVAL;
+                offset_s = (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
+                p += 6;
+        } else {
+                return -EINVAL;
+        }
+        if (*p)
+                return -EINVAL;
+        secs = timegm(&tm);
+        if (secs == (time_t)-1)
+                return -EINVAL;
+        *ret_ms = ((int64_t)secs - offset_s) * 1000 + ms;
+        return 0;
+}
+
+static const char base64_alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *base64_encode(const void *data, size_t len)
+{
+        const uint8_t *p = data;
+        char *out, *o;
+
+        if (len > (SIZE_MAX - 1) / 4 * 3 - 2)
+                return NULL;
+        out = malloc((len + 2) / 3 * 4 + 1);
+        if (!out)
+                return NULL;
+        o = out;
+        for (size_t i = 0; i < len; i += 3) {
+                uint32_t v = (uint32_t)p[i] << 16;
+                if (i + 1 < len)
+                        v |= (uint32_t)p[i + 1] << 8;
+                if (i + 2 < len)
+                        v |= p[i + 2];
+                *o++ = base64_alphabet[v >> 18 & 63];
+                *o++ = base64_alphabet[v >> 12 & 63];
+                *o++ = i + 1 < len ? base64_alphabet[v >> 6 & 63] : '=';
+                *o++ = i + 2 < len ? base64_alphabet[v & 63] : '=';
+        }
+        *o = '\0';
+        return out;
+}
+
+int base64_decode(const char *s, uint8_t **ret, size_t *ret_len)
+{
+        size_t n = strlen(s), len = 0;
+        uint8_t *out = malloc(n / 4 * 3 + 3);
+        uint32_t acc = 0;
+        int bits = 0;
+
+        if (!out)
+                return -ENOMEM;
+        for (; *s && *s != '='; s++) {
+                const char *c = strchr(base64_alphabet, *s);
+                if (!c || !*s) {
+                        free(out);
+                        return -EBADMSG;
+                }
+                acc = acc << 6 | (uint32_t)(c - base64_alphabet);
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        out[len++] = (uint8_t)(acc >> bits);
+                }
+        }
+        *ret = out;
+        *ret_len = len;
+        return 0;
+}

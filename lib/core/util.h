@@ -69,5 +69,21 @@ int parse_duration_ms(const char *s, uint64_t *ret_ms);
 /* Parses a decimal unsigned integer that must fill the whole string. */
 int parse_u64(const char *s, uint64_t *ret);
 
+/* Unix milliseconds as "2026-11-26T14:00:00.123Z" (UTC) into buf (at least
+ * 25 bytes). Returns buf. */
+const char *format_time_iso(int64_t ms, char *buf, size_t size);
+
+/* Parses "2026-11-26T14:00:00Z", with optional fractional seconds and a
+ * "+HH:MM"/"-HH:MM" offset instead of Z, to Unix milliseconds. */
+int parse_time_iso(const char *s, int64_t *ret_ms);
+
+/* Standard base64 (RFC 4648, with padding) of data, NUL-terminated, to
+ * free(); NULL on allocation failure. */
+char *base64_encode(const void *data, size_t len);
+
+/* Decodes standard base64 (padding optional) into a new buffer. -EBADMSG on
+ * a character outside the alphabet. */
+int base64_decode(const char *s, uint8_t **ret, size_t *ret_len);
+
 /* Formats a byte count as "1.5 MiB" into buf. Returns buf. */
 const char *format_bytes(uint64_t bytes, char *buf, size_t size);

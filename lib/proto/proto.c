@@ -44,7 +44,52 @@ static const struct {
         [PROTO_EXEC_FAILED] = {"core.exec.failed", FRAME_TERMINAL},
         [PROTO_EXEC_RESIZE] = {"core.exec.resize", 0},
         [PROTO_EXEC_SIGNAL] = {"core.exec.signal", 0},
+        [PROTO_RELAY_CLIENT_DISCONNECTED] = {"core.relay.client.disconnected", 0},
+        [PROTO_FS_REQUEST] = {"core.fs.request", FRAME_SESSION_START},
+        [PROTO_FS_DATA] = {"core.fs.data", 0},
+        [PROTO_FS_ACK] = {"core.fs.ack", 0},
+        [PROTO_FS_ENTRIES] = {"core.fs.entries", 0},
+        [PROTO_FS_CANCEL] = {"core.fs.cancel", 0},
+        [PROTO_FS_RESPONSE] = {"core.fs.response", FRAME_TERMINAL},
 };
+
+static const char *const fs_op_names[] = {
+        [PROTO_FS_OP_STAT] = "stat",       [PROTO_FS_OP_LIST] = "list",
+        [PROTO_FS_OP_READ] = "read",       [PROTO_FS_OP_WRITE] = "write",
+        [PROTO_FS_OP_MKDIR] = "mkdir",     [PROTO_FS_OP_REMOVE] = "remove",
+        [PROTO_FS_OP_RENAME] = "rename",   [PROTO_FS_OP_CHMOD] = "chmod",
+        [PROTO_FS_OP_SYMLINK] = "symlink",
+};
+
+static const char *const fs_type_names[] = {
+        [PROTO_FS_TYPE_FILE] = "file",       [PROTO_FS_TYPE_DIR] = "dir",
+        [PROTO_FS_TYPE_SYMLINK] = "symlink", [PROTO_FS_TYPE_CHAR] = "char",
+        [PROTO_FS_TYPE_BLOCK] = "block",     [PROTO_FS_TYPE_FIFO] = "fifo",
+        [PROTO_FS_TYPE_SOCKET] = "socket",
+};
+
+/* The index of the text in names[] (entry 0 unused), or 0. */
+static unsigned name_index(const char *const *names, size_t n, const char *s, size_t len)
+{
+        for (unsigned i = 1; i < n; i++)
+                if (names[i] && strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
+                        return i;
+        return 0;
+}
+
+const char *proto_fs_op_name(enum proto_fs_op op)
+{
+        if ((unsigned)op >= ARRAY_SIZE(fs_op_names))
+                return NULL;
+        return fs_op_names[op];
+}
+
+static const char *fs_type_name(enum proto_fs_type t)
+{
+        if ((unsigned)t >= ARRAY_SIZE(fs_type_names))
+                return NULL;
+        return fs_type_names[t];
+}
 
 const char *proto_type_name(enum proto_type t)
 {
@@ -128,6 +173,11 @@ static int get_i32(struct cbor_reader *r, int32_t min, int32_t max, int32_t *ret
                 return -EBADMSG;
         *ret = (int32_t)v;
         return 0;
+}
+
+static int get_i64(struct cbor_reader *r, int64_t *ret)
+{
+        return cbor_get_int(r, ret) < 0 ? -EBADMSG : 0;
 }
 
 static int get_bool(struct cbor_reader *r, bool *ret)
@@ -443,11 +493,13 @@ enum {
         REQ_ROWS,
         REQ_COLS,
         REQ_RLIMITS,
+        REQ_DETACHED,
 };
 static const char *const request_names[] = {
-        [REQ_ARGV] = "argv", [REQ_ENV] = "env",   [REQ_CWD] = "cwd",
-        [REQ_USER] = "user", [REQ_TTY] = "tty",   [REQ_STDIN] = "stdin",
-        [REQ_ROWS] = "rows", [REQ_COLS] = "cols", [REQ_RLIMITS] = "rlimits",
+        [REQ_ARGV] = "argv",         [REQ_ENV] = "env",   [REQ_CWD] = "cwd",
+        [REQ_USER] = "user",         [REQ_TTY] = "tty",   [REQ_STDIN] = "stdin",
+        [REQ_ROWS] = "rows",         [REQ_COLS] = "cols", [REQ_RLIMITS] = "rlimits",
+        [REQ_DETACHED] = "detached",
 };
 
 static int request_field(struct cbor_reader *r, unsigned idx, void *out)
@@ -476,6 +528,8 @@ static int request_field(struct cbor_reader *r, unsigned idx, void *out)
                 return get_u16(r, &m->rows);
         case REQ_COLS:
                 return get_u16(r, &m->cols);
+        case REQ_DETACHED:
+                return get_bool(r, &m->detached);
         default:
                 if (cbor_get_array(r, &n) < 0 || n > PROTO_MAX_RLIMITS)
                         return -EBADMSG;
@@ -698,6 +752,304 @@ int proto_decode_data(const struct proto_msg *m, struct proto_data *ret)
         return 0;
 }
 
+enum { DISC_ID_START, DISC_ID_END };
+static const char *const disconnected_names[] = {
+        [DISC_ID_START] = "id_start",
+        [DISC_ID_END] = "id_end",
+};
+
+static int disconnected_field(struct cbor_reader *r, unsigned idx, void *out)
+{
+        struct proto_relay_disconnected *m = out;
+
+        return get_u32(r, idx == DISC_ID_START ? &m->id_start : &m->id_end);
+}
+
+int proto_decode_relay_disconnected(const struct proto_msg *m, struct proto_relay_disconnected *ret)
+{
+        struct proto_relay_disconnected v = {0};
+        int k;
+
+        k = DECODE_FIELDS(m, disconnected_names, disconnected_field, &v,
+                          1u << DISC_ID_START | 1u << DISC_ID_END);
+        if (k < 0)
+                return k;
+        if (v.id_start > v.id_end)
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+/* ---- files ---- */
+
+/* A text naming one of names[] (index 0 unused): its index. */
+static int get_enum(struct cbor_reader *r, const char *const *names, size_t n, unsigned *ret)
+{
+        const char *s;
+        size_t len;
+        unsigned i;
+
+        if (cbor_get_text(r, &s, &len) < 0)
+                return -EBADMSG;
+        i = name_index(names, n, s, len);
+        if (i == 0)
+                return -EBADMSG;
+        *ret = i;
+        return 0;
+}
+
+static int get_mode(struct cbor_reader *r, uint32_t *ret)
+{
+        uint64_t v;
+        int k;
+
+        k = get_u64(r, 07777, &v);
+        if (k < 0)
+                return k;
+        *ret = (uint32_t)v;
+        return 0;
+}
+
+/* An absolute path (what the path fields of a request hold). */
+static bool fs_path_ok(const char *s)
+{
+        return s[0] == '/' && strnlen(s, PROTO_FS_PATH_MAX) < PROTO_FS_PATH_MAX;
+}
+
+/* A single path component: no '/', not "." or "..". */
+static bool fs_name_ok(const char *s)
+{
+        return s[0] && strnlen(s, PROTO_FS_NAME_MAX) < PROTO_FS_NAME_MAX && !strchr(s, '/') &&
+               strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+enum { ST_NAME, ST_TYPE, ST_MODE, ST_SIZE, ST_UID, ST_GID, ST_MTIME, ST_TARGET };
+static const char *const stat_names[] = {
+        [ST_NAME] = "name", [ST_TYPE] = "type", [ST_MODE] = "mode",      [ST_SIZE] = "size",
+        [ST_UID] = "uid",   [ST_GID] = "gid",   [ST_MTIME] = "mtime_ns", [ST_TARGET] = "target",
+};
+
+static int stat_field(struct cbor_reader *r, unsigned idx, void *out)
+{
+        struct proto_fs_stat *m = out;
+        unsigned type;
+        int k;
+
+        switch (idx) {
+        case ST_NAME:
+                k = get_text_fixed(r, m->name, sizeof(m->name), false);
+                return k < 0 ? k : fs_name_ok(m->name) ? 0 : -EBADMSG;
+        case ST_TYPE:
+                k = get_enum(r, fs_type_names, ARRAY_SIZE(fs_type_names), &type);
+                m->type = (enum proto_fs_type)type;
+                return k;
+        case ST_MODE:
+                return get_mode(r, &m->mode);
+        case ST_SIZE:
+                return get_u64(r, UINT64_MAX, &m->size);
+        case ST_UID:
+                return get_u32(r, &m->uid);
+        case ST_GID:
+                return get_u32(r, &m->gid);
+        case ST_MTIME:
+                return get_i64(r, &m->mtime_ns);
+        default:
+                k = get_text_fixed(r, m->target, sizeof(m->target), false);
+                return k < 0 ? k : m->target[0] ? 0 : -EBADMSG;
+        }
+}
+
+/* One stat map (type and mode required); the reader advances past it. */
+static int get_stat(struct cbor_reader *r, struct proto_fs_stat *ret)
+{
+        const uint8_t *start = r->p;
+
+        if (cbor_skip(r) < 0)
+                return -EBADMSG;
+        *ret = (struct proto_fs_stat){0};
+        return decode_fields(start, (size_t)(r->p - start), stat_names, ARRAY_SIZE(stat_names),
+                             stat_field, ret, 1u << ST_TYPE | 1u << ST_MODE);
+}
+
+enum {
+        FSREQ_OP,
+        FSREQ_PATH,
+        FSREQ_TARGET,
+        FSREQ_MODE,
+        FSREQ_FOLLOW,
+        FSREQ_PARENTS,
+        FSREQ_RECURSIVE,
+        FSREQ_EXCLUSIVE,
+};
+static const char *const fs_request_names[] = {
+        [FSREQ_OP] = "op",
+        [FSREQ_PATH] = "path",
+        [FSREQ_TARGET] = "target",
+        [FSREQ_MODE] = "mode",
+        [FSREQ_FOLLOW] = "follow",
+        [FSREQ_PARENTS] = "parents",
+        [FSREQ_RECURSIVE] = "recursive",
+        [FSREQ_EXCLUSIVE] = "exclusive",
+};
+
+struct fs_request_ctx {
+        struct proto_fs_request *req;
+        bool has_mode;
+};
+
+static int fs_request_field(struct cbor_reader *r, unsigned idx, void *out)
+{
+        struct fs_request_ctx *c = out;
+        struct proto_fs_request *m = c->req;
+        unsigned op;
+        int k;
+
+        switch (idx) {
+        case FSREQ_OP:
+                k = get_enum(r, fs_op_names, ARRAY_SIZE(fs_op_names), &op);
+                m->op = (enum proto_fs_op)op;
+                return k;
+        case FSREQ_PATH:
+                return get_text_fixed(r, m->path, sizeof(m->path), false);
+        case FSREQ_TARGET:
+                return get_text_fixed(r, m->target, sizeof(m->target), false);
+        case FSREQ_MODE:
+                c->has_mode = true;
+                return get_mode(r, &m->mode);
+        case FSREQ_FOLLOW:
+                return get_bool(r, &m->follow);
+        case FSREQ_PARENTS:
+                return get_bool(r, &m->parents);
+        case FSREQ_RECURSIVE:
+                return get_bool(r, &m->recursive);
+        default:
+                return get_bool(r, &m->exclusive);
+        }
+}
+
+/* Whether op takes a target, and whether that target is a path. */
+static bool fs_op_has_target(enum proto_fs_op op)
+{
+        return op == PROTO_FS_OP_RENAME || op == PROTO_FS_OP_SYMLINK;
+}
+
+int proto_decode_fs_request(const struct proto_msg *m, struct proto_fs_request *ret)
+{
+        struct proto_fs_request *v;
+        struct fs_request_ctx c;
+        int k;
+
+        v = calloc(1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        c = (struct fs_request_ctx){.req = v};
+        k = DECODE_FIELDS(m, fs_request_names, fs_request_field, &c,
+                          1u << FSREQ_OP | 1u << FSREQ_PATH);
+        if (k == 0 && !fs_path_ok(v->path))
+                k = -EBADMSG;
+        if (k == 0 && fs_op_has_target(v->op) &&
+            (!v->target[0] || (v->op == PROTO_FS_OP_RENAME && !fs_path_ok(v->target))))
+                k = -EBADMSG;
+        if (k == 0 && !fs_op_has_target(v->op))
+                v->target[0] = '\0';
+        if (k == 0 && !c.has_mode) {
+                if (v->op == PROTO_FS_OP_CHMOD)
+                        k = -EBADMSG;
+                v->mode = v->op == PROTO_FS_OP_WRITE ? 0644 : v->op == PROTO_FS_OP_MKDIR ? 0755 : 0;
+        }
+        if (k == 0)
+                *ret = *v;
+        free(v);
+        return k;
+}
+
+static const char *const fs_entries_names[] = {"entries"};
+
+static int fs_entries_field(struct cbor_reader *r, unsigned idx, void *out)
+{
+        struct proto_fs_entries *m = out;
+        struct proto_fs_stat *st;
+        size_t n;
+        int k = 0;
+
+        if (cbor_get_array(r, &n) < 0 || n == 0 || n > PROTO_FS_BATCH)
+                return -EBADMSG;
+        m->count = n;
+        m->r = *r;
+        st = malloc(sizeof(*st));
+        if (!st)
+                return -ENOMEM;
+        while (n-- > 0 && k == 0)
+                k = get_stat(r, st);
+        free(st);
+        return k;
+}
+
+int proto_decode_fs_entries(const struct proto_msg *m, struct proto_fs_entries *ret)
+{
+        struct proto_fs_entries v = {0};
+        int k;
+
+        k = DECODE_FIELDS(m, fs_entries_names, fs_entries_field, &v, 1u);
+        if (k < 0)
+                return k;
+        *ret = v;
+        return 0;
+}
+
+int proto_fs_entries_next(struct proto_fs_entries *it, struct proto_fs_stat *ret)
+{
+        int k;
+
+        if (it->count == 0)
+                return 0;
+        k = get_stat(&it->r, ret);
+        if (k < 0)
+                return k;
+        it->count--;
+        return 1;
+}
+
+enum { FSRESP_ERRNO, FSRESP_MESSAGE, FSRESP_PATH, FSRESP_STAT, FSRESP_TRUNCATED };
+static const char *const fs_response_names[] = {
+        [FSRESP_ERRNO] = "errno", [FSRESP_MESSAGE] = "message",     [FSRESP_PATH] = "path",
+        [FSRESP_STAT] = "stat",   [FSRESP_TRUNCATED] = "truncated",
+};
+
+static int fs_response_field(struct cbor_reader *r, unsigned idx, void *out)
+{
+        struct proto_fs_response *m = out;
+
+        switch (idx) {
+        case FSRESP_ERRNO:
+                return get_i32(r, 0, INT32_MAX, &m->err);
+        case FSRESP_MESSAGE:
+                return get_text_fixed(r, m->message, sizeof(m->message), true);
+        case FSRESP_PATH:
+                return get_text_fixed(r, m->path, sizeof(m->path), false);
+        case FSRESP_STAT:
+                m->has_stat = true;
+                return get_stat(r, &m->stat);
+        default:
+                return get_bool(r, &m->truncated);
+        }
+}
+
+int proto_decode_fs_response(const struct proto_msg *m, struct proto_fs_response *ret)
+{
+        struct proto_fs_response *v;
+        int k;
+
+        v = calloc(1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        k = DECODE_FIELDS(m, fs_response_names, fs_response_field, v, 1u << FSRESP_ERRNO);
+        if (k == 0)
+                *ret = *v;
+        free(v);
+        return k;
+}
+
 /* ---- encoders ---- */
 
 /* Starts a frame of type t and its envelope, up to the payload map head. */
@@ -819,7 +1171,7 @@ static void put_rlim_value(struct cbor_buf *b, const char *key, uint64_t v)
 
 int proto_encode_exec_request(struct cbor_buf *b, uint32_t id, const struct proto_exec_request *m)
 {
-        size_t start, i, pairs = 7;
+        size_t start, i, pairs = 8;
 
         if (m->argc == 0 || !strv_ok(m->argv, m->argc, PROTO_MAX_ARGS, false) ||
             !strv_ok(m->env, m->envc, PROTO_MAX_ENV, true) || (m->cwd && !string_ok(m->cwd)) ||
@@ -846,6 +1198,8 @@ int proto_encode_exec_request(struct cbor_buf *b, uint32_t id, const struct prot
         cbor_put_bool(b, m->tty);
         cbor_put_str(b, "stdin");
         cbor_put_bool(b, m->has_stdin);
+        cbor_put_str(b, "detached");
+        cbor_put_bool(b, m->detached);
         put_key_uint(b, "rows", m->rows);
         put_key_uint(b, "cols", m->cols);
         cbor_put_str(b, "rlimits");
@@ -924,17 +1278,143 @@ int proto_encode_stdin_ack(struct cbor_buf *b, uint32_t id, const struct proto_s
         return frame_end(b, start);
 }
 
+int proto_encode_relay_disconnected(struct cbor_buf *b, const struct proto_relay_disconnected *m)
+{
+        size_t start;
+
+        if (m->id_start > m->id_end)
+                return -EINVAL;
+        start = begin_msg(b, 0, 0, PROTO_RELAY_CLIENT_DISCONNECTED, 2);
+        put_key_uint(b, "id_start", m->id_start);
+        put_key_uint(b, "id_end", m->id_end);
+        return frame_end(b, start);
+}
+
 int proto_encode_data(struct cbor_buf *b, uint32_t id, enum proto_type t, const void *data,
                       size_t len)
 {
         size_t start;
 
-        if (t != PROTO_EXEC_STDIN && t != PROTO_EXEC_STDOUT && t != PROTO_EXEC_STDERR)
+        if (t != PROTO_EXEC_STDIN && t != PROTO_EXEC_STDOUT && t != PROTO_EXEC_STDERR &&
+            t != PROTO_FS_DATA)
                 return -EINVAL;
         if (len > PROTO_DATA_CHUNK)
                 return -EMSGSIZE;
         start = begin_msg(b, id, 0, t, 1);
         cbor_put_str(b, "data");
         cbor_put_bytes(b, data, len);
+        return frame_end(b, start);
+}
+
+int proto_encode_fs_ack(struct cbor_buf *b, uint32_t id, const struct proto_stdin_ack *m)
+{
+        size_t start = begin_msg(b, id, 0, PROTO_FS_ACK, 1);
+
+        put_key_uint(b, "bytes", m->bytes);
+        return frame_end(b, start);
+}
+
+int proto_encode_fs_request(struct cbor_buf *b, uint32_t id, const struct proto_fs_request *m)
+{
+        bool target = fs_op_has_target(m->op);
+        size_t start;
+
+        if (!proto_fs_op_name(m->op) || !fs_path_ok(m->path) || m->mode > 07777 ||
+            (target && (!m->target[0] || !fixed_ok(m->target, sizeof(m->target)) ||
+                        (m->op == PROTO_FS_OP_RENAME && !fs_path_ok(m->target)))))
+                return -EINVAL;
+        start = begin_msg(b, id, 0, PROTO_FS_REQUEST, 7 + target);
+        cbor_put_str(b, "op");
+        cbor_put_str(b, proto_fs_op_name(m->op));
+        cbor_put_str(b, "path");
+        cbor_put_str(b, m->path);
+        if (target) {
+                cbor_put_str(b, "target");
+                cbor_put_str(b, m->target);
+        }
+        put_key_uint(b, "mode", m->mode);
+        cbor_put_str(b, "follow");
+        cbor_put_bool(b, m->follow);
+        cbor_put_str(b, "parents");
+        cbor_put_bool(b, m->parents);
+        cbor_put_str(b, "recursive");
+        cbor_put_bool(b, m->recursive);
+        cbor_put_str(b, "exclusive");
+        cbor_put_bool(b, m->exclusive);
+        return frame_end(b, start);
+}
+
+static bool fs_stat_ok(const struct proto_fs_stat *st)
+{
+        return fs_type_name(st->type) && st->mode <= 07777 &&
+               fixed_ok(st->name, sizeof(st->name)) && (!st->name[0] || fs_name_ok(st->name)) &&
+               fixed_ok(st->target, sizeof(st->target));
+}
+
+static void put_stat(struct cbor_buf *b, const struct proto_fs_stat *st)
+{
+        cbor_put_map(b, 6 + !!st->name[0] + !!st->target[0]);
+        if (st->name[0]) {
+                cbor_put_str(b, "name");
+                cbor_put_str(b, st->name);
+        }
+        cbor_put_str(b, "type");
+        cbor_put_str(b, fs_type_name(st->type));
+        put_key_uint(b, "mode", st->mode);
+        put_key_uint(b, "size", st->size);
+        put_key_uint(b, "uid", st->uid);
+        put_key_uint(b, "gid", st->gid);
+        put_key_int(b, "mtime_ns", st->mtime_ns);
+        if (st->target[0]) {
+                cbor_put_str(b, "target");
+                cbor_put_str(b, st->target);
+        }
+}
+
+int proto_fs_stat_put(struct cbor_buf *b, const struct proto_fs_stat *st)
+{
+        if (!fs_stat_ok(st))
+                return -EINVAL;
+        put_stat(b, st);
+        return b->err;
+}
+
+int proto_encode_fs_entries(struct cbor_buf *b, uint32_t id, const void *items, size_t len,
+                            size_t count)
+{
+        size_t start;
+
+        if (count == 0 || count > PROTO_FS_BATCH)
+                return -EINVAL;
+        start = begin_msg(b, id, 0, PROTO_FS_ENTRIES, 1);
+        cbor_put_str(b, "entries");
+        cbor_put_array(b, count);
+        cbor_buf_append(b, items, len);
+        return frame_end(b, start);
+}
+
+int proto_encode_fs_response(struct cbor_buf *b, uint32_t id, const struct proto_fs_response *m)
+{
+        size_t start;
+
+        if (m->err < 0 || !fixed_ok(m->path, sizeof(m->path)) ||
+            (m->has_stat && !fs_stat_ok(&m->stat)))
+                return -EINVAL;
+        start = begin_msg(b, id, 0, PROTO_FS_RESPONSE,
+                          2 + !!m->path[0] + m->has_stat + m->truncated);
+        put_key_int(b, "errno", m->err);
+        put_fixed(b, "message", m->message, sizeof(m->message) - 1);
+        if (m->path[0]) {
+                cbor_put_str(b, "path");
+                cbor_put_str(b, m->path);
+        }
+        if (m->has_stat) {
+                cbor_put_str(b, "stat");
+                put_stat(b, &m->stat);
+        }
+        if (m->truncated) {
+                cbor_put_str(b, "truncated");
+                cbor_put_bool(b, true);
+        }
         return frame_end(b, start);
 }

@@ -35,13 +35,18 @@
 #define PROTO_MIN_VERSION 1u
 
 /* Limits applied by the decoders (both directions are treated as hostile). */
-#define PROTO_MAX_ARGS     4096u
-#define PROTO_MAX_ENV      4096u
-#define PROTO_MAX_STRING   (64u * 1024u) /* one argument, env entry, path */
-#define PROTO_MAX_RLIMITS  16u
-#define PROTO_DATA_CHUNK   (64u * 1024u)  /* stdout/stderr/stdin bytes per frame */
-#define PROTO_STDIN_WINDOW (256u * 1024u) /* unacknowledged stdin bytes per session */
-#define PROTO_MAX_SIGNAL   64             /* signal numbers are 1..64 (Linux _NSIG - 1) */
+#define PROTO_MAX_ARGS       4096u
+#define PROTO_MAX_ENV        4096u
+#define PROTO_MAX_STRING     (64u * 1024u) /* one argument, env entry, path */
+#define PROTO_MAX_RLIMITS    16u
+#define PROTO_DATA_CHUNK     (64u * 1024u)  /* stdout/stderr/stdin bytes per frame */
+#define PROTO_STDIN_WINDOW   (256u * 1024u) /* unacknowledged stdin bytes per session */
+#define PROTO_MAX_SIGNAL     64             /* signal numbers are 1..64 (Linux _NSIG - 1) */
+#define PROTO_FS_PATH_MAX    4096u /* a path: 1..4095 bytes (Linux PATH_MAX with its NUL) */
+#define PROTO_FS_NAME_MAX    256u  /* an entry name: 1..255 bytes (NAME_MAX with its NUL) */
+#define PROTO_FS_WINDOW      (1024u * 1024u) /* unacknowledged core.fs.data bytes per session */
+#define PROTO_FS_BATCH       1024u           /* entries per core.fs.entries frame, at most */
+#define PROTO_FS_MAX_ENTRIES (1u << 20)      /* entries one list sends before truncating */
 
 enum proto_type {
         PROTO_UNKNOWN = 0,
@@ -60,6 +65,13 @@ enum proto_type {
         PROTO_EXEC_FAILED,    /* core.exec.failed    G->H  TERMINAL */
         PROTO_EXEC_RESIZE,    /* core.exec.resize    H->G */
         PROTO_EXEC_SIGNAL,    /* core.exec.signal    H->G  to the process group */
+        PROTO_RELAY_CLIENT_DISCONNECTED, /* core.relay.client.disconnected  relay->G  id 0 */
+        PROTO_FS_REQUEST,                /* core.fs.request     H->G  SESSION_START */
+        PROTO_FS_DATA,     /* core.fs.data        both  file bytes; empty (H->G) = end */
+        PROTO_FS_ACK,      /* core.fs.ack         both  core.fs.data bytes consumed */
+        PROTO_FS_ENTRIES,  /* core.fs.entries     G->H  stat records (list, read) */
+        PROTO_FS_CANCEL,   /* core.fs.cancel      H->G  abandon the operation */
+        PROTO_FS_RESPONSE, /* core.fs.response    G->H  TERMINAL */
         PROTO_TYPE_COUNT,
 };
 
@@ -121,6 +133,7 @@ struct proto_exec_request {
         char *user;     /* NULL: root; "name", "uid", "uid:gid", "name:group" */
         bool tty;       /* run on a PTY (stdout and stderr merged) */
         bool has_stdin; /* "stdin": the host will send stdin; false: /dev/null */
+        bool detached;  /* "detached": survives its client's disconnection */
         uint16_t rows, cols;
         struct proto_rlimit rlimits[PROTO_MAX_RLIMITS];
         size_t n_rlimits;
@@ -166,8 +179,91 @@ struct proto_data {
         size_t len;
 };
 
+/* core.exec.stdin.ack and core.fs.ack. */
 struct proto_stdin_ack {
-        uint64_t bytes; /* stdin bytes written to the process since the previous ack */
+        uint64_t bytes; /* bytes consumed since the previous ack */
+};
+
+/* The relay tells the agent that the client owning [id_start, id_end) is
+ * gone: the agent ends that range's sessions, except detached ones. */
+struct proto_relay_disconnected {
+        uint32_t id_start;
+        uint32_t id_end; /* exclusive */
+};
+
+/* ---- files (core.fs.*) ---- */
+
+enum proto_fs_op {
+        PROTO_FS_OP_STAT = 1, /* "stat" */
+        PROTO_FS_OP_LIST,     /* "list" */
+        PROTO_FS_OP_READ,     /* "read" */
+        PROTO_FS_OP_WRITE,    /* "write" */
+        PROTO_FS_OP_MKDIR,    /* "mkdir" */
+        PROTO_FS_OP_REMOVE,   /* "remove" */
+        PROTO_FS_OP_RENAME,   /* "rename" */
+        PROTO_FS_OP_CHMOD,    /* "chmod" */
+        PROTO_FS_OP_SYMLINK,  /* "symlink" */
+};
+
+/* "stat" etc.; NULL for a value outside the enum. */
+const char *proto_fs_op_name(enum proto_fs_op op);
+
+/*
+ * A request. The decoder enforces what each op needs: path is always an
+ * absolute path (1..4095 bytes); target is required by rename (an absolute
+ * path) and symlink (the link's content, any 1..4095 bytes), and empty
+ * otherwise; chmod requires mode. Absent options are false; an absent mode
+ * is 0644 for write and 0755 for mkdir.
+ */
+struct proto_fs_request {
+        enum proto_fs_op op;
+        char path[PROTO_FS_PATH_MAX];
+        char target[PROTO_FS_PATH_MAX];
+        uint32_t mode;  /* permission bits, 0..07777 */
+        bool follow;    /* stat: follow a final symlink (list and read always do) */
+        bool parents;   /* mkdir: create missing parents; an existing directory is fine */
+        bool recursive; /* remove: a directory with everything in it */
+        bool exclusive; /* write: fail with EEXIST when path exists */
+};
+
+enum proto_fs_type {
+        PROTO_FS_TYPE_FILE = 1, /* "file" */
+        PROTO_FS_TYPE_DIR,      /* "dir" */
+        PROTO_FS_TYPE_SYMLINK,  /* "symlink" */
+        PROTO_FS_TYPE_CHAR,     /* "char" */
+        PROTO_FS_TYPE_BLOCK,    /* "block" */
+        PROTO_FS_TYPE_FIFO,     /* "fifo" */
+        PROTO_FS_TYPE_SOCKET,   /* "socket" */
+};
+
+/* One stat record: an entry of core.fs.entries, or the stat of a response.
+ * A name, when present, is a single path component: 1..255 bytes, no '/',
+ * not "." or "..". */
+struct proto_fs_stat {
+        char name[PROTO_FS_NAME_MAX]; /* "" when absent */
+        enum proto_fs_type type;
+        uint32_t mode; /* permission bits, 0..07777 */
+        uint64_t size;
+        uint32_t uid, gid;
+        int64_t mtime_ns;               /* since the epoch */
+        char target[PROTO_FS_PATH_MAX]; /* a symlink's content; "" otherwise */
+};
+
+/* core.fs.entries, decoded lazily: proto_decode_fs_entries() checks the whole
+ * payload, then proto_fs_entries_next() hands the records out one by one
+ * (they are large; a frame holds up to PROTO_FS_BATCH of them). */
+struct proto_fs_entries {
+        size_t count; /* records left */
+        struct cbor_reader r;
+};
+
+struct proto_fs_response {
+        int32_t err;                  /* errno (Linux numbering); 0: success */
+        char message[256];            /* for humans; "" on success */
+        char path[PROTO_FS_PATH_MAX]; /* the path an error concerns; may be "" */
+        bool has_stat;                /* stat: the result */
+        struct proto_fs_stat stat;
+        bool truncated; /* list: more than PROTO_FS_MAX_ENTRIES entries */
 };
 
 /* Decoders: payload slice -> struct. */
@@ -181,9 +277,17 @@ int proto_decode_exec_exited(const struct proto_msg *m, struct proto_exec_exited
 int proto_decode_exec_started(const struct proto_msg *m, struct proto_exec_started *ret);
 int proto_decode_exec_resize(const struct proto_msg *m, struct proto_exec_resize *ret);
 int proto_decode_exec_signal(const struct proto_msg *m, struct proto_exec_signal *ret);
+/* For core.exec.stdin.ack and core.fs.ack. */
 int proto_decode_stdin_ack(const struct proto_msg *m, struct proto_stdin_ack *ret);
-/* For core.exec.stdin, core.exec.stdout, core.exec.stderr. */
+/* For core.exec.stdin, core.exec.stdout, core.exec.stderr, core.fs.data. */
 int proto_decode_data(const struct proto_msg *m, struct proto_data *ret);
+int proto_decode_relay_disconnected(const struct proto_msg *m,
+                                    struct proto_relay_disconnected *ret);
+int proto_decode_fs_request(const struct proto_msg *m, struct proto_fs_request *ret);
+int proto_decode_fs_entries(const struct proto_msg *m, struct proto_fs_entries *ret);
+/* The next record: 1 with *ret filled, 0 when none is left, -EBADMSG. */
+int proto_fs_entries_next(struct proto_fs_entries *it, struct proto_fs_stat *ret);
+int proto_decode_fs_response(const struct proto_msg *m, struct proto_fs_response *ret);
 
 /* Encoders: append one whole frame to b. */
 int proto_encode_ready(struct cbor_buf *b, const struct proto_ready *m);
@@ -196,6 +300,17 @@ int proto_encode_exec_exited(struct cbor_buf *b, uint32_t id, const struct proto
 int proto_encode_exec_resize(struct cbor_buf *b, uint32_t id, const struct proto_exec_resize *m);
 int proto_encode_exec_signal(struct cbor_buf *b, uint32_t id, const struct proto_exec_signal *m);
 int proto_encode_stdin_ack(struct cbor_buf *b, uint32_t id, const struct proto_stdin_ack *m);
-/* t is PROTO_EXEC_STDIN, PROTO_EXEC_STDOUT or PROTO_EXEC_STDERR. */
+int proto_encode_fs_ack(struct cbor_buf *b, uint32_t id, const struct proto_stdin_ack *m);
+int proto_encode_relay_disconnected(struct cbor_buf *b, const struct proto_relay_disconnected *m);
+/* t is PROTO_EXEC_STDIN, PROTO_EXEC_STDOUT, PROTO_EXEC_STDERR or PROTO_FS_DATA. */
 int proto_encode_data(struct cbor_buf *b, uint32_t id, enum proto_type t, const void *data,
                       size_t len);
+int proto_encode_fs_request(struct cbor_buf *b, uint32_t id, const struct proto_fs_request *m);
+/* core.fs.entries is written in two steps: proto_fs_stat_put() appends one
+ * record to a scratch buffer (-EINVAL for what the decoder would refuse),
+ * and proto_encode_fs_entries() wraps count such records (items, len bytes)
+ * in a frame. count is 1..PROTO_FS_BATCH. */
+int proto_fs_stat_put(struct cbor_buf *b, const struct proto_fs_stat *st);
+int proto_encode_fs_entries(struct cbor_buf *b, uint32_t id, const void *items, size_t len,
+                            size_t count);
+int proto_encode_fs_response(struct cbor_buf *b, uint32_t id, const struct proto_fs_response *m);

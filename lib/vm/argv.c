@@ -10,7 +10,8 @@
  *    guest's 2048 bytes together with the virtio_mmio.device=... entries
  *    QEMU appends for each device.
  * Control characters are refused everywhere. Nothing here touches the
- * filesystem; vm_start() checks that the files exist.
+ * filesystem; vm_start() checks that the files exist. The NIC, when there
+ * is one, is a -netdev stream on the inherited fd VM_CHILD_NET_FD.
  */
 #include "vm.h"
 #include "vm-internal.h"
@@ -162,10 +163,10 @@ static int build_cmdline(const struct vm_config *c, size_t n_devices, char **ret
         return 0;
 }
 
-/* virtio-mmio devices: the RNG, the agent's virtio-serial, the disks. */
+/* virtio-mmio devices: the RNG, the agent's virtio-serial, the disks, the NIC. */
 static size_t n_devices(const struct vm_config *c)
 {
-        return 1 + (c->agent_fd >= 0) + c->n_disks;
+        return 1 + (c->agent_fd >= 0) + c->n_disks + (c->net != NULL);
 }
 
 static int check_config(const struct vm_config *c, char *errmsg, size_t errmsg_size)
@@ -194,6 +195,14 @@ static int check_config(const struct vm_config *c, char *errmsg, size_t errmsg_s
         if (c->console_log &&
             (r = check_path("console log", c->console_log, errmsg, errmsg_size)) < 0)
                 return r;
+        if (c->net && c->net->fd < 0)
+                return vm_fail(errmsg, errmsg_size, -EINVAL, "no network socket given");
+        if (c->net && c->net->mtu && (c->net->mtu < VM_NET_MTU_MIN || c->net->mtu > VM_NET_MTU_MAX))
+                return vm_fail(errmsg, errmsg_size, -EINVAL, "the MTU must be %d to %d, not %u",
+                               VM_NET_MTU_MIN, VM_NET_MTU_MAX, c->net->mtu);
+        if (c->net && (c->net->mac[0] & 1))
+                return vm_fail(errmsg, errmsg_size, -EINVAL,
+                               "the guest MAC must be unicast (first octet even)");
         for (size_t i = 0; i < c->n_disks; i++) {
                 const struct vm_disk *d = &c->disks[i];
                 if ((r = check_path("disk image", d->path, errmsg, errmsg_size)) < 0)
@@ -294,6 +303,21 @@ int vm_build_argv(const struct vm_config *c, char ***ret_argv, char *errmsg, siz
         add(&a, "virtio-rng-device");
         for (size_t i = 0; i < c->n_disks; i++)
                 add_disk(&a, i, &c->disks[i]);
+        if (c->net) {
+                const uint8_t *m = c->net->mac;
+
+                add(&a, "-netdev");
+                add(&a, "stream,id=net0,server=off,addr.type=fd,addr.str=%d", VM_CHILD_NET_FD);
+                add(&a, "-device");
+                if (c->net->mtu)
+                        add(&a,
+                            "virtio-net-device,netdev=net0,mac=%02x:%02x:%02x:%02x:%02x:%02x,"
+                            "host_mtu=%u",
+                            m[0], m[1], m[2], m[3], m[4], m[5], c->net->mtu);
+                else
+                        add(&a, "virtio-net-device,netdev=net0,mac=%02x:%02x:%02x:%02x:%02x:%02x",
+                            m[0], m[1], m[2], m[3], m[4], m[5]);
+        }
         if (a.r < 0) {
                 vm_argv_free(a.v);
                 return a.r;

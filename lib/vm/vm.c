@@ -11,9 +11,10 @@
  * not).
  *
  * Child fd layout: 0 /dev/null, 1 and 2 the output file, 3 the agent socket
- * (VM_CHILD_AGENT_FD), 4 the error pipe (closed by a successful exec). The
- * parent first duplicates every source to fd 5 or above, so that the dup2()
- * calls in the child cannot overwrite a source that happens to sit at 0-4.
+ * (VM_CHILD_AGENT_FD), 4 the error pipe (closed by a successful exec), 5 the
+ * network socket (VM_CHILD_NET_FD). The parent first duplicates every source
+ * to fd 6 or above, so that the dup2() calls in the child cannot overwrite a
+ * source that happens to sit at 0-5.
  *
  * QEMU's output goes to a file, not a pipe: nobody has to drain it while the
  * VM runs, and vm_stderr_tail() reads its last 4 KiB for error messages.
@@ -44,7 +45,7 @@
 #include "lib/core/util.h"
 
 #define STDERR_TAIL_MAX 4096
-#define CHILD_FD_MIN    5 /* above every target fd of the child */
+#define CHILD_FD_MIN    6 /* above every target fd of the child */
 #define CHILD_ERR_FD    4
 
 struct vm {
@@ -141,6 +142,15 @@ static int check_files(const struct vm_config *c, const char *qemu_name, char **
                         return vm_fail(errmsg, errmsg_size, -ENOTSOCK,
                                        "the agent fd %d is not a socket", c->agent_fd);
         }
+        if (c->net) {
+                struct stat st;
+                if (fstat(c->net->fd, &st) < 0)
+                        return vm_fail(errmsg, errmsg_size, negative_errno(),
+                                       "the network fd %d: %s", c->net->fd, strerror(errno));
+                if (!S_ISSOCK(st.st_mode))
+                        return vm_fail(errmsg, errmsg_size, -ENOTSOCK,
+                                       "the network fd %d is not a socket", c->net->fd);
+        }
         return 0;
 }
 
@@ -160,7 +170,8 @@ struct child {
         const char *path;
         char **argv;
         pid_t parent;
-        int null_fd, out_fd, agent_fd, err_fd; /* all >= CHILD_FD_MIN; agent -1 if none */
+        /* all >= CHILD_FD_MIN; agent and net -1 if none */
+        int null_fd, out_fd, agent_fd, net_fd, err_fd;
         int max_fd;
 };
 
@@ -200,6 +211,12 @@ static _noreturn_ void child_exec(const struct child *ch)
         } else {
                 (void)close(VM_CHILD_AGENT_FD);
         }
+        if (ch->net_fd >= 0) {
+                if (dup2(ch->net_fd, VM_CHILD_NET_FD) < 0)
+                        child_fail(CHILD_ERR_FD);
+        } else {
+                (void)close(VM_CHILD_NET_FD);
+        }
         if (close_range(CHILD_FD_MIN, ~0U, 0) < 0)
                 for (int fd = CHILD_FD_MIN; fd < ch->max_fd; fd++)
                         (void)close(fd);
@@ -215,9 +232,9 @@ static int dup_high(int fd)
 }
 
 /* Forks and execs; returns the pid once exec succeeded, or -errno. */
-static int spawn(struct child *ch, int null_fd, int out_fd, int agent_fd)
+static int spawn(struct child *ch, int null_fd, int out_fd, int agent_fd, int net_fd)
 {
-        _cleanup_close_ int hi_null = -1, hi_out = -1, hi_agent = -1, rd = -1, wr = -1;
+        _cleanup_close_ int hi_null = -1, hi_out = -1, hi_agent = -1, hi_net = -1, rd = -1, wr = -1;
         sigset_t all, old;
         int pipefd[2], e, status;
         ssize_t n;
@@ -233,6 +250,8 @@ static int spawn(struct child *ch, int null_fd, int out_fd, int agent_fd)
                 return hi_out;
         if (agent_fd >= 0 && (hi_agent = dup_high(agent_fd)) < 0)
                 return hi_agent;
+        if (net_fd >= 0 && (hi_net = dup_high(net_fd)) < 0)
+                return hi_net;
         if ((e = dup_high(wr)) < 0)
                 return e;
         safe_close(wr);
@@ -240,6 +259,7 @@ static int spawn(struct child *ch, int null_fd, int out_fd, int agent_fd)
         ch->null_fd = hi_null;
         ch->out_fd = hi_out;
         ch->agent_fd = hi_agent;
+        ch->net_fd = hi_net;
         ch->err_fd = wr;
         ch->parent = getpid();
         ch->max_fd = (int)MIN(sysconf(_SC_OPEN_MAX), 65536);
@@ -308,7 +328,7 @@ int vm_start(const struct vm_config *c, struct vm **ret, char *errmsg, size_t er
 
         ch.path = qemu;
         ch.argv = argv;
-        r = spawn(&ch, null_fd, out_fd, c->agent_fd);
+        r = spawn(&ch, null_fd, out_fd, c->agent_fd, c->net ? c->net->fd : -1);
         if (r < 0)
                 return vm_fail(errmsg, errmsg_size, r, "cannot run QEMU %s: %s", qemu,
                                strerror(-r));

@@ -98,6 +98,11 @@ const char *vm_accel_name(enum vm_accel a);
 
 /* QEMU sees the agent socket as this fd, whatever its number in the caller. */
 #define VM_CHILD_AGENT_FD 3
+/* ... and the network socket as this one. */
+#define VM_CHILD_NET_FD 5
+/* The MTU the guest may be told (virtio-net host_mtu is 16 bits). */
+#define VM_NET_MTU_MIN 576
+#define VM_NET_MTU_MAX 65535
 
 enum vm_disk_format {
         VM_DISK_RAW = 0,
@@ -111,6 +116,15 @@ struct vm_disk {
         const char *serial;
         bool read_only;
         enum vm_disk_format format; /* never probed: a guest could forge a header */
+};
+
+/* The guest's NIC: virtio-net on QEMU's -netdev stream, whose frames (each
+ * preceded by its length, 4 bytes big-endian) travel over fd to the
+ * network gateway (lib/net), which holds the other end. */
+struct vm_net {
+        int fd;         /* a connected stream socket (one end of a socketpair) */
+        uint8_t mac[6]; /* the guest's MAC */
+        uint32_t mtu;   /* told to the guest (VIRTIO_NET_F_MTU); 0: none (1500) */
 };
 
 struct vm_config {
@@ -138,7 +152,8 @@ struct vm_config {
          * truncated). NULL: kept in an anonymous memory file. Either way
          * vm_stderr_tail() reads the end of it. */
         const char *stderr_path;
-        /* net: the gateway's -netdev stream (a Unix socket fd) comes here. */
+        /* The NIC, or NULL for none. */
+        const struct vm_net *net;
 };
 
 /* Pure: the argument vector for c (argv[0] is c->qemu as given), NULL-

@@ -6,7 +6,8 @@
  * type says), and whatever one of them accepts is encoded again with the
  * matching encoder (which must accept it: encoders and decoders apply the
  * same rules), read back through a frame_reader, decoded again and compared
- * field by field with the first decoding.
+ * field by field with the first decoding. core.fs.entries records are
+ * re-encoded one by one into a new frame and compared record by record.
  */
 #include <assert.h>
 #include <errno.h>
@@ -99,8 +100,8 @@ static void fuzz_request(struct ctx *c, const struct proto_msg *m)
         same_strv(a.argv, a.argc, b.argv, b.argc);
         same_strv(a.env, a.envc, b.env, b.envc);
         assert(same_opt(a.cwd, b.cwd) && same_opt(a.user, b.user));
-        assert(a.tty == b.tty && a.has_stdin == b.has_stdin && a.rows == b.rows &&
-               a.cols == b.cols && a.n_rlimits == b.n_rlimits);
+        assert(a.tty == b.tty && a.has_stdin == b.has_stdin && a.detached == b.detached &&
+               a.rows == b.rows && a.cols == b.cols && a.n_rlimits == b.n_rlimits);
         for (i = 0; i < a.n_rlimits; i++)
                 assert(strcmp(a.rlimits[i].resource, b.rlimits[i].resource) == 0 &&
                        a.rlimits[i].soft == b.rlimits[i].soft &&
@@ -165,9 +166,9 @@ static void fuzz_small(struct ctx *c, const struct proto_msg *m)
 static void fuzz_data(struct ctx *c, const struct proto_msg *m)
 {
         static const enum proto_type types[] = {PROTO_EXEC_STDIN, PROTO_EXEC_STDOUT,
-                                                PROTO_EXEC_STDERR};
+                                                PROTO_EXEC_STDERR, PROTO_FS_DATA};
         struct proto_data a, b;
-        enum proto_type t = types[c->id % 3];
+        enum proto_type t = types[c->id % 4];
 
         if (proto_decode_data(m, &a) < 0)
                 return;
@@ -175,6 +176,89 @@ static void fuzz_data(struct ctx *c, const struct proto_msg *m)
         reread(c, t);
         assert(proto_decode_data(&c->again, &b) == 0);
         assert(a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0));
+}
+
+static void fuzz_disconnected(struct ctx *c, const struct proto_msg *m)
+{
+        struct proto_relay_disconnected a, b;
+
+        if (proto_decode_relay_disconnected(m, &a) < 0)
+                return;
+        assert(a.id_start <= a.id_end);
+        c->id = 0;
+        assert(proto_encode_relay_disconnected(&c->out, &a) == 0);
+        reread(c, PROTO_RELAY_CLIENT_DISCONNECTED);
+        assert(proto_decode_relay_disconnected(&c->again, &b) == 0);
+        assert(a.id_start == b.id_start && a.id_end == b.id_end);
+        c->id = m->id;
+}
+
+static void fuzz_fs_request(struct ctx *c, const struct proto_msg *m)
+{
+        static struct proto_fs_request a, b;
+
+        if (proto_decode_fs_request(m, &a) < 0)
+                return;
+        assert(a.path[0] == '/');
+        assert(proto_encode_fs_request(&c->out, c->id, &a) == 0);
+        reread(c, PROTO_FS_REQUEST);
+        assert(proto_decode_fs_request(&c->again, &b) == 0);
+        assert(a.op == b.op && strcmp(a.path, b.path) == 0 && strcmp(a.target, b.target) == 0 &&
+               a.mode == b.mode && a.follow == b.follow && a.parents == b.parents &&
+               a.recursive == b.recursive && a.exclusive == b.exclusive);
+}
+
+static bool same_stat(const struct proto_fs_stat *a, const struct proto_fs_stat *b)
+{
+        return strcmp(a->name, b->name) == 0 && a->type == b->type && a->mode == b->mode &&
+               a->size == b->size && a->uid == b->uid && a->gid == b->gid &&
+               a->mtime_ns == b->mtime_ns && strcmp(a->target, b->target) == 0;
+}
+
+/* Every record is re-encoded into one frame whose records must match. */
+static void fuzz_fs_entries(struct ctx *c, const struct proto_msg *m)
+{
+        static struct proto_fs_stat a[PROTO_FS_BATCH], b;
+        struct proto_fs_entries it, again;
+        struct cbor_buf items;
+        size_t n = 0;
+        int k;
+
+        if (proto_decode_fs_entries(m, &it) < 0)
+                return;
+        assert(it.count >= 1 && it.count <= PROTO_FS_BATCH);
+        cbor_buf_init(&items, 0);
+        while ((k = proto_fs_entries_next(&it, &a[n])) == 1) {
+                assert(a[n].name[0] == '\0' ||
+                       (strchr(a[n].name, '/') == NULL && strcmp(a[n].name, "..") != 0));
+                assert(proto_fs_stat_put(&items, &a[n]) == 0);
+                n++;
+        }
+        assert(k == 0);
+        assert(proto_encode_fs_entries(&c->out, c->id, items.data, items.len, n) == 0);
+        cbor_buf_free(&items);
+        reread(c, PROTO_FS_ENTRIES);
+        assert(proto_decode_fs_entries(&c->again, &again) == 0);
+        assert(again.count == n);
+        for (size_t i = 0; i < n; i++) {
+                assert(proto_fs_entries_next(&again, &b) == 1);
+                assert(same_stat(&a[i], &b));
+        }
+        assert(proto_fs_entries_next(&again, &b) == 0);
+}
+
+static void fuzz_fs_response(struct ctx *c, const struct proto_msg *m)
+{
+        static struct proto_fs_response a, b;
+
+        if (proto_decode_fs_response(m, &a) < 0)
+                return;
+        assert(proto_encode_fs_response(&c->out, c->id, &a) == 0);
+        reread(c, PROTO_FS_RESPONSE);
+        assert(proto_decode_fs_response(&c->again, &b) == 0);
+        assert(a.err == b.err && strcmp(a.message, b.message) == 0 && strcmp(a.path, b.path) == 0 &&
+               a.has_stat == b.has_stat && (!a.has_stat || same_stat(&a.stat, &b.stat)) &&
+               a.truncated == b.truncated);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -208,6 +292,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_failed(&c, &m);
         fuzz_small(&c, &m);
         fuzz_data(&c, &m);
+        fuzz_disconnected(&c, &m);
+        fuzz_fs_request(&c, &m);
+        fuzz_fs_entries(&c, &m);
+        fuzz_fs_response(&c, &m);
         frame_reader_free(&c.fr);
         cbor_buf_free(&c.out);
         return 0;

@@ -198,10 +198,17 @@ def test_rootfs_directory_image(msb, tmp_path):
 
 
 def test_unknown_image(msb):
-    r = msb("run", "nosuchimage", "--", "true", text=True)
+    r = msb("run", "--pull", "never", "nosuchimage", "--", "true", text=True)
     assert r.returncode == 123
     assert_one_line(r.stderr)
     assert "nosuchimage" in r.stderr
+
+
+def test_unreachable_registry(msb):
+    r = msb("run", "127.0.0.1:1/nothing:here", "--", "true", text=True)
+    assert r.returncode == 112
+    assert_one_line(r.stderr)
+    assert "127.0.0.1:1/nothing" in r.stderr
 
 
 def test_directory_that_is_not_a_rootfs(msb, tmp_path):

@@ -29,24 +29,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "lib/core/util.h"
-#include "lib/proto/proto.h"
-
-#define IO_TIMEOUT_MS 60000
-#define MAX_RUNS      4
-
-struct agent {
-        pid_t pid;
-        int fd;
-        struct frame_reader fr;
-        uint8_t *body; /* the current message's body (frames move in the reader) */
-        struct cbor_buf out;
-};
-
-struct outbuf {
-        char *data;
-        size_t len, cap;
-};
 
 struct run {
         uint32_t id;
@@ -59,169 +43,13 @@ struct run {
         size_t max_chunk;
 };
 
-static struct agent A;
-
-/* ---- plumbing ---- */
-
-static int agent_setup(void **state)
-{
-        const char *bin = getenv("MSB_AGENTD");
-        int sv[2];
-
-        assert_non_null(bin);
-        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-        A = (struct agent){0};
-        A.pid = fork();
-        assert_true(A.pid >= 0);
-        if (A.pid == 0) {
-                if (dup2(sv[1], 3) < 0)
-                        _exit(127);
-                execl(bin, "msb-agentd", "--serve-fd", "3", (char *)NULL);
-                _exit(127);
-        }
-        close(sv[1]);
-        A.fd = sv[0];
-        frame_reader_init(&A.fr);
-        cbor_buf_init(&A.out, 0);
-        return 0;
-}
-
-static void agent_wait_exit(int *ret_status)
-{
-        int status;
-
-        assert_int_equal(waitpid(A.pid, &status, 0), A.pid);
-        A.pid = -1;
-        if (ret_status)
-                *ret_status = status;
-}
-
-static int agent_teardown(void **state)
-{
-        if (A.fd >= 0)
-                close(A.fd);
-        A.fd = -1;
-        if (A.pid > 0)
-                agent_wait_exit(NULL); /* EOF on the stream ends the agent */
-        frame_reader_free(&A.fr);
-        cbor_buf_free(&A.out);
-        free(A.body);
-        A.body = NULL;
-        return 0;
-}
-
-/* Writes the queued frames; what the agent sends meanwhile is taken into the
- * reader, so neither side can block the other. */
-static void send_out(void)
-{
-        size_t off = 0;
-
-        assert_int_equal(A.out.err, 0);
-        while (off < A.out.len) {
-                struct pollfd pfd = {.fd = A.fd, .events = POLLIN | POLLOUT};
-                uint8_t buf[65536];
-                ssize_t n;
-
-                assert_int_equal(poll(&pfd, 1, IO_TIMEOUT_MS), 1);
-                if (pfd.revents & POLLIN) {
-                        n = read(A.fd, buf, sizeof(buf));
-                        assert_true(n > 0);
-                        assert_int_equal(frame_reader_feed(&A.fr, buf, (size_t)n), 0);
-                }
-                if (pfd.revents & POLLOUT) {
-                        n = send(A.fd, A.out.data + off, A.out.len - off, MSG_DONTWAIT);
-                        assert_true(n > 0 || (n < 0 && errno == EAGAIN));
-                        off += n > 0 ? (size_t)n : 0;
-                }
-        }
-        cbor_buf_reset(&A.out);
-}
-
-/* The next message from the agent; false at the end of the stream. */
-static bool recv_msg(struct proto_msg *m)
-{
-        struct frame f;
-
-        for (;;) {
-                struct pollfd pfd = {.fd = A.fd, .events = POLLIN};
-                size_t avail;
-                uint8_t *p;
-                ssize_t n;
-                int r = frame_reader_next(&A.fr, &f);
-
-                assert_true(r >= 0);
-                if (r == 1)
-                        break;
-                assert_int_equal(poll(&pfd, 1, IO_TIMEOUT_MS), 1);
-                p = frame_reader_space(&A.fr, 65536, &avail);
-                assert_non_null(p);
-                n = read(A.fd, p, avail);
-                assert_true(n >= 0);
-                if (n == 0)
-                        return false;
-                frame_reader_commit(&A.fr, (size_t)n);
-        }
-        free(A.body);
-        A.body = malloc(f.body_len ? f.body_len : 1);
-        assert_non_null(A.body);
-        memcpy(A.body, f.body, f.body_len);
-        f.body = A.body;
-        assert_int_equal(proto_decode(&f, m), 0);
-        assert_true(m->version >= PROTO_MIN_VERSION);
-        return true;
-}
-
-static void expect_msg(struct proto_msg *m)
-{
-        assert_true(recv_msg(m));
-}
-
-/* Reads until the core.error on id; returns it. */
-static void expect_error(uint32_t id, struct proto_error *ret)
-{
-        struct proto_msg m;
-
-        do
-                expect_msg(&m);
-        while (m.type != PROTO_ERROR || m.id != id);
-        assert_true(m.flags & FRAME_TERMINAL);
-        assert_int_equal(proto_decode_error(&m, ret), 0);
-}
-
-/* Sends a ping and reads up to its pong: everything sent before was handled. */
-static void sync_ping(uint32_t id)
-{
-        struct proto_msg m;
-
-        assert_int_equal(proto_encode_empty(&A.out, id, 0, PROTO_PING), 0);
-        send_out();
-        do
-                expect_msg(&m);
-        while (m.type != PROTO_PONG || m.id != id);
-        assert_true(m.flags & FRAME_TERMINAL);
-}
-
-static void expect_ready(void)
-{
-        struct proto_msg m;
-        struct proto_ready r;
-
-        expect_msg(&m);
-        assert_int_equal(m.type, PROTO_READY);
-        assert_int_equal(m.id, 0);
-        assert_int_equal(proto_decode_ready(&m, &r), 0);
-        assert_int_equal(r.version, PROTO_VERSION);
-        assert_true(strlen(r.agent_version) > 0);
-        assert_true(r.ready_time_ns >= r.boot_time_ns);
-}
-
 /* ---- exec helpers ---- */
 
 struct req_opts {
         const char *const *env;
         const char *cwd;
         const char *user;
-        bool tty, has_stdin;
+        bool tty, has_stdin, detached;
         uint16_t rows, cols;
         const struct proto_rlimit *rlimits;
         size_t n_rlimits;
@@ -250,6 +78,7 @@ static void send_exec(uint32_t id, const char *const *argv, const struct req_opt
         req.user = (char *)o->user;
         req.tty = o->tty;
         req.has_stdin = o->has_stdin;
+        req.detached = o->detached;
         req.rows = o->rows ? o->rows : 24;
         req.cols = o->cols ? o->cols : 80;
         for (size_t i = 0; i < o->n_rlimits; i++)
@@ -263,18 +92,6 @@ static void send_stdin(uint32_t id, const void *data, size_t len)
 {
         assert_int_equal(proto_encode_data(&A.out, id, PROTO_EXEC_STDIN, data, len), 0);
         send_out();
-}
-
-static void append(struct outbuf *b, const uint8_t *data, size_t len)
-{
-        if (b->len + len + 1 > b->cap) {
-                b->cap = MAX(2 * b->cap, b->len + len + 1);
-                b->data = realloc(b->data, b->cap);
-                assert_non_null(b->data);
-        }
-        memcpy(b->data + b->len, data, len);
-        b->len += len;
-        b->data[b->len] = '\0';
 }
 
 static void run_free(struct run *r)
@@ -392,20 +209,6 @@ static void assert_failed(const char *const *argv, const struct req_opts *o, con
         assert_string_equal(r.fail.kind, kind);
         assert_true(strlen(r.fail.message) > 0);
         run_free(&r);
-}
-
-static int pidfd_open(pid_t pid)
-{
-        return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-/* Blocks until the process behind pidfd has terminated. */
-static void wait_pidfd(int pidfd)
-{
-        struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
-
-        assert_int_equal(poll(&pfd, 1, IO_TIMEOUT_MS), 1);
-        close(pidfd);
 }
 
 /* ---- tests ---- */
@@ -875,6 +678,104 @@ static void test_session_cap(void **state)
         /* the teardown closes the stream: the agent terminates all 256 */
 }
 
+static void send_disconnected(uint32_t id_start, uint32_t id_end)
+{
+        const struct proto_relay_disconnected d = {.id_start = id_start, .id_end = id_end};
+
+        assert_int_equal(proto_encode_relay_disconnected(&A.out, &d), 0);
+        send_out();
+}
+
+/* True while the process behind pidfd runs (a zombie counts as ended). */
+static bool pidfd_running(int pidfd)
+{
+        struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+
+        return poll(&pfd, 1, 0) == 0;
+}
+
+/* For sync_ping_with(): nothing may arrive for the session *userdata. */
+static void nothing_for(const struct proto_msg *m, void *userdata)
+{
+        if (m->id == *(const uint32_t *)userdata)
+                fail_msg("%s for forgotten session %u", m->type_name, m->id);
+}
+
+/*
+ * The relay says the client of [100, 200) is gone: its command dies with its
+ * whole process group and is forgotten (no frame, the id free at once); a
+ * detached command in the range and a command outside it live on, still
+ * reachable by their ids.
+ */
+static void test_disconnect(void **state)
+{
+        static const char *const group[] = {"/bin/sh", "-c", "sleep 1000 & echo $!; wait", NULL};
+        static const char *const sleeper[] = {"sleep", "1000", NULL};
+        static const char *const ok[] = {"true", NULL};
+        const struct req_opts detached = {.detached = true};
+        struct proto_exec_signal kill9 = {.signal = SIGKILL};
+        struct run in_range = {.id = 100}, alive[2] = {{.id = 199}, {.id = 200}}, again;
+        struct run *kept = &alive[0], *outside = &alive[1];
+        uint32_t forgotten = 100;
+        int shell, background, kept_fd, outside_fd;
+
+        expect_ready();
+        send_exec(100, group, NULL);
+        while (!strchr(in_range.out.data ? in_range.out.data : "", '\n'))
+                pump(&in_range, 1);
+        shell = pidfd_open((pid_t)in_range.pid);
+        background = pidfd_open((pid_t)atoi(in_range.out.data));
+        assert_true(shell >= 0 && background >= 0);
+        send_exec(199, sleeper, &detached);
+        wait_started(kept);
+        send_exec(200, sleeper, NULL);
+        wait_started(outside);
+        kept_fd = pidfd_open((pid_t)kept->pid);
+        outside_fd = pidfd_open((pid_t)outside->pid);
+
+        send_disconnected(100, 200);
+        wait_pidfd(shell);
+        wait_pidfd(background);
+        sync_ping_with(1, nothing_for, &forgotten);
+        run_cmd(&again, 100, ok, NULL, NULL, 0);
+        assert_int_equal(again.exit.code, 0);
+        run_free(&again);
+
+        assert_true(pidfd_running(kept_fd));
+        assert_true(pidfd_running(outside_fd));
+        assert_int_equal(proto_encode_exec_signal(&A.out, 199, &kill9), 0);
+        assert_int_equal(proto_encode_exec_signal(&A.out, 200, &kill9), 0);
+        send_out();
+        while (!kept->done || !outside->done)
+                pump(alive, 2);
+        assert_int_equal(kept->exit.signal, SIGKILL);
+        assert_int_equal(outside->exit.signal, SIGKILL);
+        wait_pidfd(kept_fd);
+        wait_pidfd(outside_fd);
+        run_free(&in_range);
+        run_free(kept);
+        run_free(outside);
+}
+
+/* A detached command's stdin ends with its client: cat sees EOF and exits,
+ * and its frames still flow (the relay logs them). */
+static void test_disconnect_detached_stdin(void **state)
+{
+        static const char *const argv[] = {"cat", NULL};
+        const struct req_opts o = {.has_stdin = true, .detached = true};
+        struct run r = {.id = 300};
+
+        expect_ready();
+        send_exec(300, argv, &o);
+        send_stdin(300, "abc", 3);
+        wait_started(&r);
+        send_disconnected(300, 301);
+        wait_done(&r);
+        assert_int_equal(r.exit.code, 0);
+        assert_string_equal(r.out.data, "abc");
+        run_free(&r);
+}
+
 /* Reads /proc/PID/FILE into buf; false when the process is gone. */
 static bool read_proc(pid_t pid, const char *file, char *buf, size_t size)
 {
@@ -1015,7 +916,24 @@ static void test_protocol_errors(void **state)
         expect_error(45, &e);
         assert_string_equal(e.kind, PROTO_ERR_UNSUPPORTED_TYPE);
 
-        sync_ping(46); /* the stream is still good */
+        /* core.relay.client.disconnected belongs on id 0 */
+        start = frame_begin(&A.out, 47, 0);
+        put_envelope(&A.out, PROTO_VERSION, "core.relay.client.disconnected");
+        cbor_put_map(&A.out, 2);
+        cbor_put_str(&A.out, "id_start");
+        cbor_put_uint(&A.out, 1);
+        cbor_put_str(&A.out, "id_end");
+        cbor_put_uint(&A.out, 2);
+        assert_int_equal(frame_end(&A.out, start), 0);
+        send_out();
+        expect_error(47, &e);
+        assert_string_equal(e.kind, PROTO_ERR_MALFORMED);
+
+        /* file messages for no session are dropped quietly (they may cross
+         * the session's last frame) */
+        assert_int_equal(proto_encode_empty(&A.out, 48, 0, PROTO_FS_CANCEL), 0);
+        send_out();
+        sync_ping_with(46, nothing_for, &(uint32_t){48}); /* the stream is still good */
 }
 
 /* A bad frame length cannot be resynchronised: an error, then the end. */
@@ -1084,6 +1002,8 @@ int main(void)
                 T(test_concurrent),
                 T(test_session_ids),
                 T(test_session_cap),
+                T(test_disconnect),
+                T(test_disconnect_detached_stdin),
                 T(test_backpressure),
                 T(test_protocol_errors),
                 T(test_poisoned_stream),

@@ -62,6 +62,19 @@ static void test_type_names(void **state)
         assert_int_equal(proto_type_flags(PROTO_SHUTDOWN), FRAME_SHUTDOWN);
         assert_int_equal(proto_type_flags(PROTO_EXEC_STDOUT), 0);
         assert_int_equal(proto_type_flags(PROTO_READY), 0);
+        assert_int_equal(proto_type_flags(PROTO_RELAY_CLIENT_DISCONNECTED), 0);
+        assert_int_equal(proto_type_flags(PROTO_FS_REQUEST), FRAME_SESSION_START);
+        assert_int_equal(proto_type_flags(PROTO_FS_RESPONSE), FRAME_TERMINAL);
+        assert_int_equal(proto_type_flags(PROTO_FS_DATA), 0);
+        assert_int_equal(proto_type_flags(PROTO_FS_ACK), 0);
+        assert_int_equal(proto_type_flags(PROTO_FS_ENTRIES), 0);
+        assert_int_equal(proto_type_flags(PROTO_FS_CANCEL), 0);
+        assert_string_equal(proto_type_name(PROTO_RELAY_CLIENT_DISCONNECTED),
+                            "core.relay.client.disconnected");
+        assert_string_equal(proto_type_name(PROTO_FS_REQUEST), "core.fs.request");
+        assert_null(proto_fs_op_name(0));
+        assert_string_equal(proto_fs_op_name(PROTO_FS_OP_SYMLINK), "symlink");
+        assert_null(proto_fs_op_name(PROTO_FS_OP_SYMLINK + 1));
 }
 
 static void test_ready(void **state)
@@ -200,6 +213,7 @@ static void request_sample(struct proto_exec_request *req)
                 .user = "1000:1000",
                 .tty = true,
                 .has_stdin = true,
+                .detached = true,
                 .rows = 50,
                 .cols = 132,
                 .n_rlimits = 2,
@@ -230,6 +244,7 @@ static void assert_request_equal(const struct proto_exec_request *a,
         assert_true(streq_ptr(a->user, b->user));
         assert_int_equal(a->tty, b->tty);
         assert_int_equal(a->has_stdin, b->has_stdin);
+        assert_int_equal(a->detached, b->detached);
         assert_int_equal(a->rows, b->rows);
         assert_int_equal(a->cols, b->cols);
         assert_int_equal(a->n_rlimits, b->n_rlimits);
@@ -271,6 +286,7 @@ static void test_exec_request(void **state)
         assert_request_equal(&in, &out);
         assert_null(out.cwd);
         assert_null(out.user);
+        assert_false(out.detached);
         assert_int_equal(out.envc, 0);
         proto_exec_request_free(&out);
         frame_reader_free(&fr);
@@ -732,6 +748,341 @@ static void test_unknown_fields_skipped(void **state)
         cbor_buf_free(&b);
 }
 
+static void test_relay_disconnected(void **state)
+{
+        const struct proto_relay_disconnected in = {.id_start = 1u << 26, .id_end = UINT32_MAX};
+        struct proto_relay_disconnected out;
+        struct frame_reader fr;
+        struct proto_msg m;
+        struct cbor_buf b;
+
+        cbor_buf_init(&b, 0);
+        assert_int_equal(proto_encode_relay_disconnected(&b, &in), 0);
+        read_back(&b, &fr, &m);
+        assert_int_equal(m.type, PROTO_RELAY_CLIENT_DISCONNECTED);
+        assert_int_equal(m.id, 0);
+        assert_int_equal(m.flags, 0);
+        assert_int_equal(proto_decode_relay_disconnected(&m, &out), 0);
+        assert_int_equal(out.id_start, in.id_start);
+        assert_int_equal(out.id_end, in.id_end);
+        frame_reader_free(&fr);
+
+        /* an empty range is fine, an inverted one is not */
+        cbor_buf_reset(&b);
+        assert_int_equal(
+                proto_encode_relay_disconnected(
+                        &b, &(struct proto_relay_disconnected){.id_start = 5, .id_end = 5}),
+                0);
+        cbor_buf_reset(&b);
+        assert_int_equal(
+                proto_encode_relay_disconnected(
+                        &b, &(struct proto_relay_disconnected){.id_start = 6, .id_end = 5}),
+                -EINVAL);
+        assert_int_equal(b.len, 0);
+        cbor_buf_free(&b);
+}
+
+/* Encodes *in, reads it back and decodes it into *out (both heap: they are big). */
+static int fs_request_round_trip(const struct proto_fs_request *in, struct proto_fs_request *out)
+{
+        struct frame_reader fr;
+        struct proto_msg m;
+        struct cbor_buf b;
+        int r;
+
+        cbor_buf_init(&b, 0);
+        r = proto_encode_fs_request(&b, 12, in);
+        if (r == 0) {
+                read_back(&b, &fr, &m);
+                assert_int_equal(m.type, PROTO_FS_REQUEST);
+                assert_int_equal(m.flags, FRAME_SESSION_START);
+                assert_int_equal(proto_decode_fs_request(&m, out), 0);
+                frame_reader_free(&fr);
+        } else {
+                assert_int_equal(b.len, 0);
+        }
+        cbor_buf_free(&b);
+        return r;
+}
+
+static void test_fs_request(void **state)
+{
+        struct proto_fs_request *in = calloc(1, sizeof(*in)), *out = calloc(1, sizeof(*out));
+
+        assert_non_null(in);
+        assert_non_null(out);
+        for (unsigned op = PROTO_FS_OP_STAT; op <= PROTO_FS_OP_SYMLINK; op++) {
+                memset(in, 0, sizeof(*in));
+                in->op = (enum proto_fs_op)op;
+                strcpy(in->path, "/a/b c/\\xc3\\xa9");
+                strcpy(in->target, op == PROTO_FS_OP_SYMLINK ? "../rel" : "/new");
+                in->mode = 04755;
+                in->follow = op & 1;
+                in->parents = op & 2;
+                in->recursive = !(op & 1);
+                in->exclusive = op & 4;
+                assert_int_equal(fs_request_round_trip(in, out), 0);
+                assert_int_equal(out->op, in->op);
+                assert_string_equal(out->path, in->path);
+                /* target travels only for the ops that take one */
+                if (op == PROTO_FS_OP_RENAME || op == PROTO_FS_OP_SYMLINK)
+                        assert_string_equal(out->target, in->target);
+                else
+                        assert_string_equal(out->target, "");
+                assert_int_equal(out->mode, in->mode);
+                assert_int_equal(out->follow, in->follow);
+                assert_int_equal(out->parents, in->parents);
+                assert_int_equal(out->recursive, in->recursive);
+                assert_int_equal(out->exclusive, in->exclusive);
+        }
+
+        /* the longest path */
+        memset(in, 0, sizeof(*in));
+        in->op = PROTO_FS_OP_STAT;
+        memset(in->path, 'p', PROTO_FS_PATH_MAX - 1);
+        in->path[0] = '/';
+        assert_int_equal(fs_request_round_trip(in, out), 0);
+        assert_int_equal(strlen(out->path), PROTO_FS_PATH_MAX - 1);
+
+        /* the encoder refuses what the decoder would */
+        memset(in->path, 'p', PROTO_FS_PATH_MAX); /* no room for the NUL */
+        in->path[0] = '/';
+        assert_int_equal(fs_request_round_trip(in, out), -EINVAL);
+        strcpy(in->path, "relative");
+        assert_int_equal(fs_request_round_trip(in, out), -EINVAL);
+        strcpy(in->path, "");
+        assert_int_equal(fs_request_round_trip(in, out), -EINVAL);
+        strcpy(in->path, "/x");
+        in->mode = 010000;
+        assert_int_equal(fs_request_round_trip(in, out), -EINVAL);
+        in->mode = 0;
+        in->op = 0;
+        assert_int_equal(fs_request_round_trip(in, out), -EINVAL);
+        in->op = PROTO_FS_OP_SYMLINK + 1;
+        assert_int_equal(fs_request_round_trip(in, out), -EINVAL);
+        in->op = PROTO_FS_OP_RENAME;
+        strcpy(in->target, "rel");
+        assert_int_equal(fs_request_round_trip(in, out), -EINVAL);
+        in->target[0] = '\0';
+        assert_int_equal(fs_request_round_trip(in, out), -EINVAL);
+        in->op = PROTO_FS_OP_SYMLINK;
+        assert_int_equal(fs_request_round_trip(in, out), -EINVAL);
+        free(in);
+        free(out);
+}
+
+static void test_fs_request_defaults(void **state)
+{
+        static const struct {
+                const char *op;
+                int mode; /* -1: the decode fails */
+        } cases[] = {
+                {"write", 0644}, {"mkdir", 0755}, {"stat", 0},   {"list", 0},
+                {"read", 0},     {"remove", 0},   {"chmod", -1},
+        };
+        struct proto_fs_request *out = calloc(1, sizeof(*out));
+
+        assert_non_null(out);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct proto_msg m;
+                struct cbor_buf b;
+
+                cbor_buf_init(&b, 0);
+                put_envelope(&b, "core.fs.request", 2);
+                cbor_put_str(&b, "path");
+                cbor_put_str(&b, "/x");
+                cbor_put_str(&b, "op");
+                cbor_put_str(&b, cases[i].op);
+                m = decode_body(&b);
+                if (cases[i].mode < 0) {
+                        assert_int_equal(proto_decode_fs_request(&m, out), -EBADMSG);
+                } else {
+                        assert_int_equal(proto_decode_fs_request(&m, out), 0);
+                        assert_int_equal(out->mode, cases[i].mode);
+                        assert_false(out->follow || out->parents || out->recursive ||
+                                     out->exclusive);
+                }
+                cbor_buf_free(&b);
+        }
+        free(out);
+}
+
+static void stat_sample(struct proto_fs_stat *st, enum proto_fs_type type, const char *name,
+                        const char *target)
+{
+        *st = (struct proto_fs_stat){.type = type,
+                                     .mode = 01777,
+                                     .size = UINT64_MAX,
+                                     .uid = UINT32_MAX,
+                                     .gid = 7,
+                                     .mtime_ns = INT64_MIN};
+        strcpy(st->name, name);
+        strcpy(st->target, target);
+}
+
+static void assert_stat_equal(const struct proto_fs_stat *a, const struct proto_fs_stat *b)
+{
+        assert_string_equal(a->name, b->name);
+        assert_int_equal(a->type, b->type);
+        assert_int_equal(a->mode, b->mode);
+        assert_true(a->size == b->size);
+        assert_int_equal(a->uid, b->uid);
+        assert_int_equal(a->gid, b->gid);
+        assert_true(a->mtime_ns == b->mtime_ns);
+        assert_string_equal(a->target, b->target);
+}
+
+static void test_fs_entries(void **state)
+{
+        static struct proto_fs_stat in[PROTO_FS_BATCH + 1], out;
+        struct proto_fs_entries it;
+        struct frame_reader fr;
+        struct cbor_buf items, b;
+        struct proto_msg m;
+        size_t i;
+
+        cbor_buf_init(&items, 0);
+        cbor_buf_init(&b, 0);
+        for (i = 0; i < PROTO_FS_BATCH; i++) {
+                char name[32];
+
+                snprintf(name, sizeof(name), "entry-%zu", i);
+                stat_sample(&in[i], (enum proto_fs_type)(1 + i % 7), name,
+                            i % 7 == 2 ? "/some/where" : "");
+                assert_int_equal(proto_fs_stat_put(&items, &in[i]), 0);
+        }
+        assert_int_equal(proto_encode_fs_entries(&b, 4, items.data, items.len, PROTO_FS_BATCH), 0);
+        read_back(&b, &fr, &m);
+        assert_int_equal(m.type, PROTO_FS_ENTRIES);
+        assert_int_equal(proto_decode_fs_entries(&m, &it), 0);
+        assert_int_equal(it.count, PROTO_FS_BATCH);
+        for (i = 0; i < PROTO_FS_BATCH; i++) {
+                assert_int_equal(proto_fs_entries_next(&it, &out), 1);
+                assert_stat_equal(&in[i], &out);
+        }
+        assert_int_equal(proto_fs_entries_next(&it, &out), 0);
+        frame_reader_free(&fr);
+
+        /* a record without a name (read's first message) */
+        stat_sample(&in[0], PROTO_FS_TYPE_FILE, "", "");
+        cbor_buf_reset(&items);
+        cbor_buf_reset(&b);
+        assert_int_equal(proto_fs_stat_put(&items, &in[0]), 0);
+        assert_int_equal(proto_encode_fs_entries(&b, 4, items.data, items.len, 1), 0);
+        read_back(&b, &fr, &m);
+        assert_int_equal(proto_decode_fs_entries(&m, &it), 0);
+        assert_int_equal(proto_fs_entries_next(&it, &out), 1);
+        assert_stat_equal(&in[0], &out);
+        frame_reader_free(&fr);
+
+        /* counts and records the decoder would refuse */
+        assert_int_equal(proto_encode_fs_entries(&b, 4, items.data, items.len, 0), -EINVAL);
+        assert_int_equal(proto_encode_fs_entries(&b, 4, items.data, items.len, PROTO_FS_BATCH + 1),
+                         -EINVAL);
+        cbor_buf_reset(&items);
+        for (i = 0; i < 4; i++) {
+                static const char *const bad[] = {".", "..", "a/b", "x"};
+
+                stat_sample(&in[0], PROTO_FS_TYPE_FILE, bad[i], "");
+                if (i == 3)
+                        in[0].mode = 010000;
+                assert_int_equal(proto_fs_stat_put(&items, &in[0]), -EINVAL);
+        }
+        stat_sample(&in[0], PROTO_FS_TYPE_SOCKET + 1, "x", "");
+        assert_int_equal(proto_fs_stat_put(&items, &in[0]), -EINVAL);
+        memset(in[0].name, 'n', sizeof(in[0].name));
+        in[0].type = PROTO_FS_TYPE_FILE;
+        assert_int_equal(proto_fs_stat_put(&items, &in[0]), -EINVAL);
+        assert_int_equal(items.len, 0);
+        cbor_buf_free(&items);
+        cbor_buf_free(&b);
+}
+
+static void test_fs_response(void **state)
+{
+        struct proto_fs_response *in = calloc(1, sizeof(*in)), *out = calloc(1, sizeof(*out));
+        struct frame_reader fr;
+        struct proto_msg m;
+        struct cbor_buf b;
+
+        assert_non_null(in);
+        assert_non_null(out);
+        cbor_buf_init(&b, 0);
+        in->err = ENOSPC;
+        strcpy(in->message, "write /data/x: No space left on device");
+        strcpy(in->path, "/data/x");
+        assert_int_equal(proto_encode_fs_response(&b, 9, in), 0);
+        read_back(&b, &fr, &m);
+        assert_int_equal(m.type, PROTO_FS_RESPONSE);
+        assert_int_equal(m.flags, FRAME_TERMINAL);
+        assert_int_equal(proto_decode_fs_response(&m, out), 0);
+        assert_int_equal(out->err, ENOSPC);
+        assert_string_equal(out->message, in->message);
+        assert_string_equal(out->path, in->path);
+        assert_false(out->has_stat);
+        assert_false(out->truncated);
+        frame_reader_free(&fr);
+
+        memset(in, 0, sizeof(*in));
+        in->has_stat = true;
+        stat_sample(&in->stat, PROTO_FS_TYPE_SYMLINK, "", "target");
+        in->truncated = true;
+        cbor_buf_reset(&b);
+        assert_int_equal(proto_encode_fs_response(&b, 9, in), 0);
+        read_back(&b, &fr, &m);
+        assert_int_equal(proto_decode_fs_response(&m, out), 0);
+        assert_int_equal(out->err, 0);
+        assert_string_equal(out->message, "");
+        assert_string_equal(out->path, "");
+        assert_true(out->has_stat);
+        assert_stat_equal(&in->stat, &out->stat);
+        assert_true(out->truncated);
+        frame_reader_free(&fr);
+
+        cbor_buf_reset(&b);
+        in->stat.mode = 010000;
+        assert_int_equal(proto_encode_fs_response(&b, 9, in), -EINVAL);
+        in->stat.mode = 0;
+        in->err = -1;
+        assert_int_equal(proto_encode_fs_response(&b, 9, in), -EINVAL);
+        assert_int_equal(b.len, 0);
+        cbor_buf_free(&b);
+        free(in);
+        free(out);
+}
+
+static void test_fs_data_ack(void **state)
+{
+        const struct proto_stdin_ack ack = {.bytes = PROTO_FS_WINDOW};
+        struct proto_stdin_ack ack_out;
+        struct frame_reader fr;
+        struct proto_data d;
+        struct proto_msg m;
+        struct cbor_buf b;
+
+        cbor_buf_init(&b, 0);
+        assert_int_equal(proto_encode_data(&b, 5, PROTO_FS_DATA, "abc", 3), 0);
+        read_back(&b, &fr, &m);
+        assert_int_equal(m.type, PROTO_FS_DATA);
+        assert_int_equal(proto_decode_data(&m, &d), 0);
+        assert_int_equal(d.len, 3);
+        assert_memory_equal(d.data, "abc", 3);
+        frame_reader_free(&fr);
+        cbor_buf_reset(&b);
+        assert_int_equal(proto_encode_fs_ack(&b, 5, &ack), 0);
+        read_back(&b, &fr, &m);
+        assert_int_equal(m.type, PROTO_FS_ACK);
+        assert_int_equal(proto_decode_stdin_ack(&m, &ack_out), 0);
+        assert_true(ack_out.bytes == ack.bytes);
+        frame_reader_free(&fr);
+        cbor_buf_reset(&b);
+        assert_int_equal(proto_encode_empty(&b, 5, 0, PROTO_FS_CANCEL), 0);
+        read_back(&b, &fr, &m);
+        assert_int_equal(m.type, PROTO_FS_CANCEL);
+        frame_reader_free(&fr);
+        cbor_buf_free(&b);
+}
+
 /* A payload built by fn must make decoder fail with -EBADMSG. */
 struct bad_payload {
         const char *type;
@@ -996,6 +1347,210 @@ static void p_ack_negative(struct cbor_buf *b)
         cbor_put_int(b, -1);
 }
 
+static void p_disc_no_end(struct cbor_buf *b)
+{
+        cbor_put_str(b, "id_start");
+        cbor_put_uint(b, 1);
+}
+
+static void p_disc_inverted(struct cbor_buf *b)
+{
+        cbor_put_str(b, "id_start");
+        cbor_put_uint(b, 9);
+        cbor_put_str(b, "id_end");
+        cbor_put_uint(b, 8);
+}
+
+static void p_detached_text(struct cbor_buf *b)
+{
+        cbor_put_str(b, "argv");
+        cbor_put_array(b, 1);
+        cbor_put_str(b, "ls");
+        cbor_put_str(b, "detached");
+        cbor_put_str(b, "yes");
+}
+
+/* The op and path pairs of a core.fs.request. */
+static void put_fs_request(struct cbor_buf *b, const char *op, const char *path)
+{
+        cbor_put_str(b, "op");
+        cbor_put_str(b, op);
+        cbor_put_str(b, "path");
+        cbor_put_str(b, path);
+}
+
+static void p_fs_no_path(struct cbor_buf *b)
+{
+        cbor_put_str(b, "op");
+        cbor_put_str(b, "stat");
+}
+
+static void p_fs_bad_op(struct cbor_buf *b)
+{
+        put_fs_request(b, "chown", "/x");
+}
+
+static void p_fs_relative(struct cbor_buf *b)
+{
+        put_fs_request(b, "stat", "etc/passwd");
+}
+
+static void p_fs_empty_path(struct cbor_buf *b)
+{
+        put_fs_request(b, "stat", "");
+}
+
+static void p_fs_nul(struct cbor_buf *b)
+{
+        cbor_put_str(b, "op");
+        cbor_put_str(b, "stat");
+        cbor_put_str(b, "path");
+        cbor_put_text(b, "/a\0b", 4);
+}
+
+static void p_fs_long_path(struct cbor_buf *b)
+{
+        static char path[PROTO_FS_PATH_MAX + 1];
+
+        memset(path, 'a', PROTO_FS_PATH_MAX);
+        path[0] = '/';
+        put_fs_request(b, "stat", path);
+}
+
+static void p_fs_rename_no_target(struct cbor_buf *b)
+{
+        put_fs_request(b, "rename", "/x");
+}
+
+static void p_fs_rename_relative(struct cbor_buf *b)
+{
+        put_fs_request(b, "rename", "/x");
+        cbor_put_str(b, "target");
+        cbor_put_str(b, "y");
+}
+
+static void p_fs_symlink_empty(struct cbor_buf *b)
+{
+        put_fs_request(b, "symlink", "/x");
+        cbor_put_str(b, "target");
+        cbor_put_str(b, "");
+}
+
+static void p_fs_mode_big(struct cbor_buf *b)
+{
+        put_fs_request(b, "mkdir", "/x");
+        cbor_put_str(b, "mode");
+        cbor_put_uint(b, 010000);
+}
+
+static void p_fs_chmod_no_mode(struct cbor_buf *b)
+{
+        put_fs_request(b, "chmod", "/x");
+}
+
+/* "entries": [ {n pairs, starting with type "file"} ]; the caller adds the rest. */
+static void put_one_entry(struct cbor_buf *b, size_t n)
+{
+        cbor_put_str(b, "entries");
+        cbor_put_array(b, 1);
+        cbor_put_map(b, n);
+        cbor_put_str(b, "type");
+        cbor_put_str(b, "file");
+}
+
+static void p_entries_empty(struct cbor_buf *b)
+{
+        cbor_put_str(b, "entries");
+        cbor_put_array(b, 0);
+}
+
+static void p_entries_many(struct cbor_buf *b)
+{
+        cbor_put_str(b, "entries");
+        cbor_put_array(b, PROTO_FS_BATCH + 1);
+        for (size_t i = 0; i < PROTO_FS_BATCH + 1; i++) {
+                cbor_put_map(b, 2);
+                cbor_put_str(b, "type");
+                cbor_put_str(b, "dir");
+                cbor_put_str(b, "mode");
+                cbor_put_uint(b, 0755);
+        }
+}
+
+static void p_entry_no_mode(struct cbor_buf *b)
+{
+        put_one_entry(b, 1);
+}
+
+static void p_entry_bad_type(struct cbor_buf *b)
+{
+        cbor_put_str(b, "entries");
+        cbor_put_array(b, 1);
+        cbor_put_map(b, 2);
+        cbor_put_str(b, "type");
+        cbor_put_str(b, "door");
+        cbor_put_str(b, "mode");
+        cbor_put_uint(b, 0);
+}
+
+static void p_entry_dotdot(struct cbor_buf *b)
+{
+        put_one_entry(b, 3);
+        cbor_put_str(b, "mode");
+        cbor_put_uint(b, 0644);
+        cbor_put_str(b, "name");
+        cbor_put_str(b, "..");
+}
+
+static void p_entry_slash(struct cbor_buf *b)
+{
+        put_one_entry(b, 3);
+        cbor_put_str(b, "mode");
+        cbor_put_uint(b, 0644);
+        cbor_put_str(b, "name");
+        cbor_put_str(b, "../../etc/passwd");
+}
+
+static void p_entry_empty_target(struct cbor_buf *b)
+{
+        put_one_entry(b, 3);
+        cbor_put_str(b, "mode");
+        cbor_put_uint(b, 0644);
+        cbor_put_str(b, "target");
+        cbor_put_str(b, "");
+}
+
+static void p_entry_mtime_huge(struct cbor_buf *b)
+{
+        put_one_entry(b, 3);
+        cbor_put_str(b, "mode");
+        cbor_put_uint(b, 0644);
+        cbor_put_str(b, "mtime_ns");
+        cbor_put_uint(b, (uint64_t)INT64_MAX + 1);
+}
+
+static void p_response_no_errno(struct cbor_buf *b)
+{
+        cbor_put_str(b, "message");
+        cbor_put_str(b, "ok");
+}
+
+static void p_response_errno_neg(struct cbor_buf *b)
+{
+        cbor_put_str(b, "errno");
+        cbor_put_int(b, -2);
+}
+
+static void p_response_bad_stat(struct cbor_buf *b)
+{
+        cbor_put_str(b, "errno");
+        cbor_put_uint(b, 0);
+        cbor_put_str(b, "stat");
+        cbor_put_map(b, 1);
+        cbor_put_str(b, "type");
+        cbor_put_str(b, "file");
+}
+
 static int decode_any(const struct proto_msg *m)
 {
         union {
@@ -1009,6 +1564,10 @@ static int decode_any(const struct proto_msg *m)
                 struct proto_exec_signal sig;
                 struct proto_stdin_ack ack;
                 struct proto_data data;
+                struct proto_relay_disconnected disc;
+                struct proto_fs_request fsreq;
+                struct proto_fs_entries entries;
+                struct proto_fs_response fsresp;
         } u;
         int r;
 
@@ -1034,10 +1593,21 @@ static int decode_any(const struct proto_msg *m)
                 return proto_decode_exec_signal(m, &u.sig);
         case PROTO_EXEC_STDIN_ACK:
                 return proto_decode_stdin_ack(m, &u.ack);
+        case PROTO_FS_ACK:
+                return proto_decode_stdin_ack(m, &u.ack);
         case PROTO_EXEC_STDIN:
         case PROTO_EXEC_STDOUT:
         case PROTO_EXEC_STDERR:
+        case PROTO_FS_DATA:
                 return proto_decode_data(m, &u.data);
+        case PROTO_RELAY_CLIENT_DISCONNECTED:
+                return proto_decode_relay_disconnected(m, &u.disc);
+        case PROTO_FS_REQUEST:
+                return proto_decode_fs_request(m, &u.fsreq);
+        case PROTO_FS_ENTRIES:
+                return proto_decode_fs_entries(m, &u.entries);
+        case PROTO_FS_RESPONSE:
+                return proto_decode_fs_response(m, &u.fsresp);
         default:
                 fail_msg("no decoder for %s", m->type_name);
                 return 0;
@@ -1084,6 +1654,34 @@ static void test_payloads_refused(void **state)
                 {"core.exec.stdin.ack", 0, p_nothing},
                 {"core.exec.stdin.ack", 1, p_ack_negative},
                 {"core.exec.stdin.ack", 2, p_ack_negative}, /* a pair short */
+                {"core.exec.request", 2, p_detached_text},
+                {"core.relay.client.disconnected", 1, p_disc_no_end},
+                {"core.relay.client.disconnected", 2, p_disc_inverted},
+                {"core.fs.request", 1, p_fs_no_path},
+                {"core.fs.request", 2, p_fs_bad_op},
+                {"core.fs.request", 2, p_fs_relative},
+                {"core.fs.request", 2, p_fs_empty_path},
+                {"core.fs.request", 2, p_fs_nul},
+                {"core.fs.request", 2, p_fs_long_path},
+                {"core.fs.request", 2, p_fs_rename_no_target},
+                {"core.fs.request", 3, p_fs_rename_relative},
+                {"core.fs.request", 3, p_fs_symlink_empty},
+                {"core.fs.request", 3, p_fs_mode_big},
+                {"core.fs.request", 2, p_fs_chmod_no_mode},
+                {"core.fs.data", 1, p_data_big},
+                {"core.fs.ack", 1, p_ack_negative},
+                {"core.fs.entries", 0, p_nothing},
+                {"core.fs.entries", 1, p_entries_empty},
+                {"core.fs.entries", 1, p_entries_many},
+                {"core.fs.entries", 1, p_entry_no_mode},
+                {"core.fs.entries", 1, p_entry_bad_type},
+                {"core.fs.entries", 1, p_entry_dotdot},
+                {"core.fs.entries", 1, p_entry_slash},
+                {"core.fs.entries", 1, p_entry_empty_target},
+                {"core.fs.entries", 1, p_entry_mtime_huge},
+                {"core.fs.response", 1, p_response_no_errno},
+                {"core.fs.response", 1, p_response_errno_neg},
+                {"core.fs.response", 2, p_response_bad_stat},
         };
         size_t i;
 
@@ -1224,6 +1822,12 @@ int main(void)
                 cmocka_unit_test(test_exec_request),
                 cmocka_unit_test(test_small_messages),
                 cmocka_unit_test(test_data),
+                cmocka_unit_test(test_relay_disconnected),
+                cmocka_unit_test(test_fs_request),
+                cmocka_unit_test(test_fs_request_defaults),
+                cmocka_unit_test(test_fs_entries),
+                cmocka_unit_test(test_fs_response),
+                cmocka_unit_test(test_fs_data_ack),
                 cmocka_unit_test(test_envelope_rules),
                 cmocka_unit_test(test_envelope_refused),
                 cmocka_unit_test(test_unknown_fields_skipped),

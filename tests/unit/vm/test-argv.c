@@ -366,12 +366,63 @@ static void test_errmsg_optional(void **state)
         assert_null(argv);
 }
 
+/* The NIC: -netdev stream on fd 5, the MAC, the MTU; it takes a virtio slot. */
+static void test_net(void **state)
+{
+        struct vm_net net = {.fd = 9, .mac = {0x02, 0x6d, 0x73, 0x01, 0x2c, 0x02}, .mtu = 65520};
+        struct vm_config c = full_config(VM_ACCEL_TCG);
+        size_t n = 0;
+        char **argv;
+
+        c.net = &net;
+        argv = build_ok(&c);
+        while (argv[n])
+                n++;
+        assert_true(n > 4);
+        assert_string_equal(argv[n - 4], "-netdev");
+        assert_string_equal(argv[n - 3], "stream,id=net0,server=off,addr.type=fd,addr.str=5");
+        assert_string_equal(argv[n - 2], "-device");
+        assert_string_equal(argv[n - 1],
+                            "virtio-net-device,netdev=net0,mac=02:6d:73:01:2c:02,host_mtu=65520");
+        vm_argv_free(argv);
+
+        net.mtu = 0;
+        argv = build_ok(&c);
+        for (n = 0; argv[n]; n++)
+                ;
+        assert_string_equal(argv[n - 1], "virtio-net-device,netdev=net0,mac=02:6d:73:01:2c:02");
+        vm_argv_free(argv);
+
+        net.mtu = 70000;
+        assert_refused(&c, -EINVAL, "MTU");
+        net.mtu = 1500;
+        net.mac[0] = 1;
+        assert_refused(&c, -EINVAL, "unicast");
+        net.mac[0] = 2;
+        net.fd = -1;
+        assert_refused(&c, -EINVAL, "network socket");
+        /* Four disks, the agent, the RNG and the NIC fill the 8 slots. */
+        net.fd = 9;
+        c.n_disks = 5;
+        for (size_t i = 2; i < 5; i++)
+                c.disks[i] = (struct vm_disk){.path = "/d",
+                                              .serial = i == 2   ? "d2"
+                                                        : i == 3 ? "d3"
+                                                                 : "d4"};
+        argv = build_ok(&c);
+        vm_argv_free(argv);
+        c.n_disks = 6;
+        c.disks[5] = (struct vm_disk){.path = "/d", .serial = "d5"};
+        assert_refused(&c, -EINVAL, "too many disks");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_golden_tcg), cmocka_unit_test(test_golden_kvm),
                 cmocka_unit_test(test_minimal),    cmocka_unit_test(test_escaping),
                 cmocka_unit_test(test_refusals),   cmocka_unit_test(test_errmsg_optional),
+                cmocka_unit_test(test_net),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Theory of operation: the credential files are small JSON documents read
+ * whole and written whole (a temporary file with mode 0600, then rename), so
+ * a concurrent reader sees the old or the new file, never half of one. The
+ * challenge parser walks the header once: a scheme token, then
+ * comma-separated key=value pairs whose values may be quoted strings with
+ * backslash escapes.
+ */
+#include "auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/core/json.h"
+#include "lib/core/util.h"
+
+void oci_cred_clear(struct oci_cred *c)
+{
+        if (c->password)
+                explicit_bzero(c->password, strlen(c->password));
+        free(c->username);
+        free(c->password);
+        *c = (struct oci_cred){0};
+}
+
+char *oci_base64(const void *data, size_t len)
+{
+        char *out;
+
+        if (len > (SIZE_MAX / 4) * 3 - 3)
+                return NULL;
+        out = malloc((len + 2) / 3 * 4 + 1);
+        if (!out)
+                return NULL;
+        EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+        return out;
+}
+
+int oci_unbase64(const char *s, char **ret, size_t *ret_len)
+{
+        size_t n = strlen(s), pad = 0;
+        unsigned char *out;
+        int k;
+
+        if (n % 4 != 0 || n > INT32_MAX)
+                return -EINVAL;
+        if (n >= 1 && s[n - 1] == '=')
+                pad++;
+        if (n >= 2 && s[n - 2] == '=')
+                pad++;
+        out = malloc(n / 4 * 3 + 1);
+        if (!out)
+                return -ENOMEM;
+        k = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
+        if (k < 0 || (size_t)k < pad) {
+                free(out);
+                return -EINVAL;
+        }
+        k -= (int)pad;
+        out[k] = '\0';
+        *ret = (char *)out;
+        *ret_len = (size_t)k;
+        return 0;
+}
+
+char *oci_auth_basic_header(const struct oci_cred *c)
+{
+        _cleanup_free_ char *pair = strdup_printf("%s:%s", c->username, c->password), *b = NULL;
+        char *out;
+
+        if (!pair)
+                return NULL;
+        b = oci_base64(pair, strlen(pair));
+        explicit_bzero(pair, strlen(pair));
+        if (!b)
+                return NULL;
+        out = strdup_printf("Basic %s", b);
+        explicit_bzero(b, strlen(b));
+        return out;
+}
+
+static void json_docp(struct json_doc **d)
+{
+        json_doc_free(*d);
+}
+
+/* "https://index.docker.io/v1/" → "index.docker.io"; "host:5000/v2" → "host:5000". */
+static char *key_host(const char *key)
+{
+        const char *p = startswith(key, "https://");
+
+        if (!p)
+                p = startswith(key, "http://");
+        if (!p)
+                p = key;
+        return strndup(p, strcspn(p, "/"));
+}
+
+static bool is_docker_hub(const char *host)
+{
+        return streq(host, "docker.io") || streq(host, "index.docker.io") ||
+               streq(host, "registry-1.docker.io") || streq(host, "registry.hub.docker.com");
+}
+
+/* Looks registry up in the "auths" of a config file. */
+static int lookup_file(const char *path, const char *registry, struct oci_cred *ret)
+{
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(json_docp) struct json_doc *doc = NULL;
+        const struct json_value *root, *auths;
+        size_t len;
+        int r;
+
+        r = read_file(path, OCI_AUTH_FILE_MAX, &text, &len);
+        if (r < 0)
+                return -ENOENT;
+        if (json_parse(text, len, &doc, &root) < 0)
+                return -ENOENT;
+        auths = json_get(root, "auths");
+        if (!auths || auths->type != JSON_OBJECT)
+                return -ENOENT;
+        for (size_t i = 0; i < auths->c.count; i++) {
+                _cleanup_free_ char *host = key_host(auths->c.keys[i]), *pair = NULL;
+                const char *b64 = json_string(json_get(&auths->c.items[i], "auth"), NULL);
+                char *colon;
+                size_t plen;
+
+                if (!host)
+                        return -ENOMEM;
+                if (!streq(host, registry) && !(is_docker_hub(host) && is_docker_hub(registry)))
+                        continue;
+                if (!b64 || oci_unbase64(b64, &pair, &plen) < 0 || strlen(pair) != plen)
+                        continue;
+                colon = strchr(pair, ':');
+                if (!colon)
+                        continue;
+                *colon = '\0';
+                ret->username = strdup(pair);
+                ret->password = strdup(colon + 1);
+                explicit_bzero(pair, plen);
+                if (!ret->username || !ret->password) {
+                        oci_cred_clear(ret);
+                        return -ENOMEM;
+                }
+                return 0;
+        }
+        return -ENOENT;
+}
+
+static char *docker_config_path(void)
+{
+        const char *dir = getenv("DOCKER_CONFIG"), *home = getenv("HOME");
+
+        if (dir && *dir)
+                return strdup_printf("%s/config.json", dir);
+        if (!home || !*home) {
+                struct passwd *pw = getpwuid(getuid());
+
+                home = pw ? pw->pw_dir : NULL;
+        }
+        return home ? strdup_printf("%s/.docker/config.json", home) : NULL;
+}
+
+int oci_auth_lookup(const char *home, const char *registry, struct oci_cred *ret)
+{
+        _cleanup_free_ char *ours = strdup_printf("%s/" OCI_AUTH_FILE, home);
+        _cleanup_free_ char *docker = docker_config_path();
+        struct oci_cred c = {0};
+        int r;
+
+        if (!ours)
+                return -ENOMEM;
+        r = lookup_file(ours, registry, &c);
+        if (r == -ENOENT && docker)
+                r = lookup_file(docker, registry, &c);
+        if (r < 0)
+                return r;
+        *ret = c;
+        return 0;
+}
+
+/* Rewrites $home/auth.json with registry set to b64 (or removed when b64
+ * is NULL). -ENOENT when removing an absent entry. */
+static int rewrite(const char *home, const char *registry, const char *b64)
+{
+        _cleanup_free_ char *path = strdup_printf("%s/" OCI_AUTH_FILE, home), *tmp = NULL,
+                            *text = NULL, *out = NULL;
+        _cleanup_(json_docp) struct json_doc *doc = NULL;
+        const struct json_value *root = NULL, *auths = NULL;
+        struct json_writer w;
+        _cleanup_close_ int fd = -1;
+        bool found = false;
+        size_t len;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = read_file(path, OCI_AUTH_FILE_MAX, &text, &len);
+        if (r >= 0 && json_parse(text, len, &doc, &root) >= 0)
+                auths = json_get(root, "auths");
+        else if (r < 0 && r != -ENOENT)
+                return r;
+
+        json_writer_init(&w);
+        json_begin_object(&w);
+        json_key(&w, "auths");
+        json_begin_object(&w);
+        for (size_t i = 0; auths && auths->type == JSON_OBJECT && i < auths->c.count; i++) {
+                const char *v = json_string(json_get(&auths->c.items[i], "auth"), NULL);
+
+                if (streq(auths->c.keys[i], registry)) {
+                        found = true;
+                        continue;
+                }
+                if (!v)
+                        continue;
+                json_key(&w, auths->c.keys[i]);
+                json_begin_object(&w);
+                json_kv_string(&w, "auth", v);
+                json_end_object(&w);
+        }
+        if (b64) {
+                json_key(&w, registry);
+                json_begin_object(&w);
+                json_kv_string(&w, "auth", b64);
+                json_end_object(&w);
+        }
+        json_end_object(&w);
+        json_end_object(&w);
+        out = json_writer_steal(&w);
+        if (!out)
+                return -ENOMEM;
+        if (!b64 && !found)
+                return -ENOENT;
+
+        r = mkdir_p(home, 0700);
+        if (r < 0)
+                return r;
+        tmp = strdup_printf("%s/." OCI_AUTH_FILE ".%d", home, (int)getpid());
+        if (!tmp)
+                return -ENOMEM;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return negative_errno();
+        r = write_all(fd, out, strlen(out));
+        if (r >= 0 && fchmod(fd, 0600) < 0)
+                r = negative_errno();
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = negative_errno();
+        if (r < 0)
+                unlink(tmp);
+        explicit_bzero(out, strlen(out));
+        return r;
+}
+
+int oci_auth_login(const char *home, const char *registry, const char *username,
+                   const char *password)
+{
+        _cleanup_free_ char *pair = NULL, *b64 = NULL;
+        int r;
+
+        if (!*username || strchr(username, ':'))
+                return -EINVAL;
+        pair = strdup_printf("%s:%s", username, password);
+        if (!pair)
+                return -ENOMEM;
+        b64 = oci_base64(pair, strlen(pair));
+        explicit_bzero(pair, strlen(pair));
+        if (!b64)
+                return -ENOMEM;
+        r = rewrite(home, registry, b64);
+        explicit_bzero(b64, strlen(b64));
+        return r;
+}
+
+int oci_auth_logout(const char *home, const char *registry)
+{
+        return rewrite(home, registry, NULL);
+}
+
+static void strv_freep(char ***v)
+{
+        if (*v)
+                for (char **p = *v; *p; p++)
+                        free(*p);
+        free(*v);
+}
+
+int oci_auth_list(const char *home, char ***ret_registries, char ***ret_users, size_t *ret_n)
+{
+        _cleanup_free_ char *path = strdup_printf("%s/" OCI_AUTH_FILE, home), *text = NULL;
+        _cleanup_(json_docp) struct json_doc *doc = NULL;
+        _cleanup_(strv_freep) char **regs = NULL, **users = NULL;
+        const struct json_value *root, *auths = NULL;
+        size_t len, n = 0, count;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = read_file(path, OCI_AUTH_FILE_MAX, &text, &len);
+        if (r >= 0 && json_parse(text, len, &doc, &root) >= 0)
+                auths = json_get(root, "auths");
+        else if (r < 0 && r != -ENOENT)
+                return r;
+        count = auths && auths->type == JSON_OBJECT ? auths->c.count : 0;
+        regs = calloc(count + 1, sizeof(char *));
+        users = calloc(count + 1, sizeof(char *));
+        if (!regs || !users)
+                return -ENOMEM;
+        for (size_t i = 0; i < count; i++) {
+                struct oci_cred c = {0};
+
+                if (lookup_file(path, auths->c.keys[i], &c) < 0)
+                        continue;
+                regs[n] = strdup(auths->c.keys[i]);
+                users[n] = c.username;
+                c.username = NULL;
+                oci_cred_clear(&c);
+                if (!regs[n] || !users[n]) {
+                        free(regs[n]);
+                        free(users[n]);
+                        regs[n] = users[n] = NULL;
+                        return -ENOMEM;
+                }
+                n++;
+        }
+        if (text)
+                explicit_bzero(text, len);
+        *ret_registries = TAKE_PTR(regs);
+        *ret_users = TAKE_PTR(users);
+        *ret_n = n;
+        return 0;
+}
+
+void oci_challenge_clear(struct oci_challenge *c)
+{
+        free(c->realm);
+        free(c->service);
+        free(c->scope);
+        *c = (struct oci_challenge){0};
+}
+
+static bool is_token_char(char c)
+{
+        return c > ' ' && c < 127 && !strchr("()<>@,;:\\\"/[]?={}", c);
+}
+
+/* Parses one value (a token or a quoted string) at *p into a malloc'd
+ * string. */
+static int parse_value(const char **p, char **ret)
+{
+        const char *s = *p;
+        char *out, *o;
+
+        if (*s != '"') {
+                size_t n = 0;
+
+                while (s[n] && (is_token_char(s[n]) || s[n] == '/' || s[n] == ':' || s[n] == '='))
+                        n++;
+                *ret = strndup(s, n);
+                *p = s + n;
+                return *ret ? 0 : -ENOMEM;
+        }
+        s++;
+        out = o = malloc(strlen(s) + 1);
+        if (!out)
+                return -ENOMEM;
+        while (*s && *s != '"') {
+                if (*s == '\\' && s[1])
+                        s++;
+                *o++ = *s++;
+        }
+        if (*s != '"') {
+                free(out);
+                return -EINVAL;
+        }
+        *o = '\0';
+        *p = s + 1;
+        *ret = out;
+        return 0;
+}
+
+int oci_challenge_parse(const char *header, struct oci_challenge *ret)
+{
+        struct oci_challenge c = {0};
+        const char *p = header;
+        size_t n;
+
+        while (*p == ' ' || *p == '\t')
+                p++;
+        n = 0;
+        while (is_token_char(p[n]))
+                n++;
+        if (n == 6 && strncasecmp(p, "Bearer", 6) == 0)
+                c.scheme = OCI_AUTH_BEARER;
+        else if (n == 5 && strncasecmp(p, "Basic", 5) == 0)
+                c.scheme = OCI_AUTH_BASIC;
+        else
+                return n ? -EOPNOTSUPP : -EINVAL;
+        p += n;
+        for (;;) {
+                char *key = NULL, *value = NULL;
+                int r;
+
+                while (*p == ' ' || *p == '\t' || *p == ',')
+                        p++;
+                if (!*p)
+                        break;
+                n = 0;
+                while (is_token_char(p[n]))
+                        n++;
+                if (n == 0 || p[n] != '=') {
+                        oci_challenge_clear(&c);
+                        return -EINVAL;
+                }
+                key = strndup(p, n);
+                p += n + 1;
+                r = key ? parse_value(&p, &value) : -ENOMEM;
+                if (r < 0) {
+                        free(key);
+                        oci_challenge_clear(&c);
+                        return r;
+                }
+                if (strcasecmp(key, "realm") == 0 && !c.realm)
+                        c.realm = TAKE_PTR(value);
+                else if (strcasecmp(key, "service") == 0 && !c.service)
+                        c.service = TAKE_PTR(value);
+                else if (strcasecmp(key, "scope") == 0 && !c.scope)
+                        c.scope = TAKE_PTR(value);
+                free(key);
+                free(value);
+                if (*p && *p != ',' && *p != ' ') {
+                        oci_challenge_clear(&c);
+                        return -EINVAL;
+                }
+        }
+        if (c.scheme == OCI_AUTH_BEARER && !c.realm) {
+                oci_challenge_clear(&c);
+                return -EINVAL;
+        }
+        *ret = c;
+        return 0;
+}

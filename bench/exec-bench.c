@@ -31,7 +31,8 @@ int main(int argc, char **argv)
                 return 2;
         }
         cfg = msb_exec_config_new();
-        if (!cfg || msb_exec_config_set_argv(cfg, 1, cmd) < 0 || msb_sandbox_open(argv[1], &sb) < 0) {
+        if (!cfg || msb_exec_config_set_argv(cfg, 1, cmd) < 0 ||
+            msb_sandbox_open(argv[1], &sb) < 0) {
                 fprintf(stderr, "exec-bench: %s\n", msb_errmsg());
                 return 1;
         }

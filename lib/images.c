@@ -35,6 +35,7 @@
 #include "lib/store/images.h"
 #include "microsandbox.h"
 #include "paths.h"
+#include "internal.h"
 #include "state.h"
 
 struct msb_pull_options {
@@ -1236,4 +1237,65 @@ int msb_registry_list(char ***ret_registries, char ***ret_users, size_t *ret_n)
                 return error_set(MSB_ERR_SYSTEM, r, "cannot read %s/%s: %s", home, OCI_AUTH_FILE,
                                  strerror(-r));
         return 0;
+}
+
+/* ---- the built-in base image ---------------------------------------------- */
+
+/* "<size> <mtime ns>" of the built-in tar, to notice a rebuilt one. */
+static int builtin_stamp(const char *tar, char *buf, size_t size)
+{
+        struct stat st;
+
+        if (stat(tar, &st) < 0)
+                return negative_errno();
+        snprintf(buf, size, "%lld %lld%09ld\n", (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+                 st.st_mtim.tv_nsec);
+        return 0;
+}
+
+int images_resolve_builtin_base(char **ret_disk_path, msb_image_config **ret_config)
+{
+        _cleanup_free_ char *tar = NULL, *home = NULL, *stamp_path = NULL, *old = NULL;
+        _cleanup_free_ char *tmp = NULL, *probe = NULL;
+        msb_pull_options *never;
+        char stamp[64];
+        int r;
+
+        r = paths_asset(ASSET_BASE_IMAGE, &tar);
+        if (r < 0)
+                return error_set(MSB_ERR_HOST_MISSING, r,
+                                 "the built-in base image is missing: %s (run 'make')",
+                                 tar ? tar : "?");
+        r = paths_home(&home);
+        if (r < 0)
+                return error_set(MSB_ERR_SYSTEM, r, "cannot find a home for msb: set MSB_HOME");
+        stamp_path = strdup_printf("%s/cache/base.stamp", home);
+        tmp = strdup_printf("%s/cache/base.stamp.%d", home, (int)getpid());
+        never = msb_pull_options_new();
+        if (!stamp_path || !tmp || !never) {
+                msb_pull_options_free(never);
+                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+        }
+        msb_pull_options_set_policy(never, MSB_PULL_NEVER);
+        r = builtin_stamp(tar, stamp, sizeof(stamp));
+        if (r < 0) {
+                msb_pull_options_free(never);
+                return error_set(MSB_ERR_HOST_MISSING, r, "the built-in base image %s: %s", tar,
+                                 strerror(-r));
+        }
+        /* Import when the tar changed since the last import, or the image
+         * was removed from the store; the import is idempotent. */
+        if (read_file(stamp_path, 256, &old, NULL) < 0 || !streq(old, stamp) ||
+            msb_image_resolve(BUILTIN_BASE_REF, never, &probe, NULL) < 0) {
+                r = msb_image_import(tar, BUILTIN_BASE_REF, NULL);
+                if (r < 0) {
+                        msb_pull_options_free(never);
+                        return r;
+                }
+                if (write_file(tmp, stamp, 0600) < 0 || rename(tmp, stamp_path) < 0)
+                        unlink(tmp); /* only an optimisation: import again next time */
+        }
+        r = msb_image_resolve(BUILTIN_BASE_REF, never, ret_disk_path, ret_config);
+        msb_pull_options_free(never);
+        return r;
 }

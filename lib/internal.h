@@ -78,3 +78,11 @@ int sandbox_stop_locked(struct store *st, const char *name, const struct sandbox
 struct image_defaults;
 /* The image's defaults for commands (image-defaults.h). */
 const struct image_defaults *sandbox_image_defaults(const msb_sandbox *sb);
+
+/* The reference of the built-in base image in the image store. */
+#define BUILTIN_BASE_REF "msb.local/base:latest"
+
+/* Resolves the built-in base image, importing it into the store from the
+ * build's tar first when the store lacks it or the tar changed. API error
+ * set on failure. */
+int images_resolve_builtin_base(char **ret_disk_path, msb_image_config **ret_config);

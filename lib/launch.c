@@ -28,15 +28,14 @@
 #include "readyline.h"
 #include "lib/core/util.h"
 
-
 _Noreturn static void exec_supervisor(const char *bin, const struct sandbox_paths *p,
                                       const char *name, int ready_fd, int parent_fd)
 {
         _cleanup_free_ char *log = strdup_printf("%s/logs/supervisor.log", p->dir);
         int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         int log_fd = log ? open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
-        char *argv[] = {"msb-sandbox", "--home",     p->home, "--name", (char *)name,
-                        "--ready-fd",  "3",          "--parent-fd",     "4", NULL};
+        char *argv[] = {"msb-sandbox", "--home", p->home,       "--name", (char *)name,
+                        "--ready-fd",  "3",      "--parent-fd", "4",      NULL};
 
         if (null_fd < 0 || log_fd < 0)
                 _exit(127);

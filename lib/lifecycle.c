@@ -110,8 +110,7 @@ static int with_sandbox(const char *name,
         if (r < 0)
                 goto out;
         if (mkdir_p(p.dir, 0700) < 0 || state_op_lock(p.dir, &op_fd) < 0) {
-                r = error_set(MSB_ERR_SYSTEM, -EIO, "cannot lock sandbox '%s' in %s", name,
-                              p.dir);
+                r = error_set(MSB_ERR_SYSTEM, -EIO, "cannot lock sandbox '%s' in %s", name, p.dir);
         } else {
                 r = fn(st, name, &p, arg);
                 safe_close(op_fd);
@@ -151,8 +150,8 @@ static int do_remove(struct store *st, const char *name, const struct sandbox_pa
         if (state_supervisor_alive(p->dir)) {
                 if (!force) {
                         r = error_set(MSB_ERR_CONFLICT, -EBUSY,
-                                      "sandbox '%s' is %s: stop it first, or use 'msb rm -f'",
-                                      name, rec.status);
+                                      "sandbox '%s' is %s: stop it first, or use 'msb rm -f'", name,
+                                      rec.status);
                         store_sandbox_clear(&rec);
                         return r;
                 }
@@ -166,8 +165,7 @@ static int do_remove(struct store *st, const char *name, const struct sandbox_pa
         rm_rf(p->run_dir);
         r = rm_rf(p->dir);
         if (r < 0)
-                return error_set(MSB_ERR_SYSTEM, r, "cannot remove %s: %s", p->dir,
-                                 strerror(-r));
+                return error_set(MSB_ERR_SYSTEM, r, "cannot remove %s: %s", p->dir, strerror(-r));
         r = store_sandbox_delete(st, name);
         if (r < 0 && r != -ENOENT)
                 return error_set(MSB_ERR_SYSTEM, r, "cannot remove the record of '%s'", name);
@@ -215,8 +213,8 @@ static int do_start(struct store *st, const char *name, const struct sandbox_pat
         store_sandbox_set_status(st, name, "starting");
         r = launch_supervisor(p, name, false, a->cancel_fd, wait_ms, &parent_fd, &boot);
         if (r < 0) {
-                store_sandbox_set_status(st, name, streq(before, "created") ? "created"
-                                                                            : "stopped");
+                store_sandbox_set_status(st, name,
+                                         streq(before, "created") ? "created" : "stopped");
                 return r;
         }
         return 0;
@@ -285,8 +283,8 @@ void msb_sandbox_info_list_free(msb_sandbox_info *list, size_t count)
         free(list);
 }
 
-int msb_sandbox_list(const char *const *label_filters, size_t n_filters,
-                     msb_sandbox_info **ret, size_t *ret_count)
+int msb_sandbox_list(const char *const *label_filters, size_t n_filters, msb_sandbox_info **ret,
+                     size_t *ret_count)
 {
         struct store_sandbox *recs = NULL;
         msb_sandbox_info *list = NULL;

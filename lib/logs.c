@@ -27,9 +27,9 @@
 #include "lib/core/json.h"
 #include "lib/core/util.h"
 
-#define LOG_LINE_MAX    (8u << 20)
-#define FOLLOW_POLL_MS  200
-#define LOG_FILES       3
+#define LOG_LINE_MAX   (8u << 20)
+#define FOLLOW_POLL_MS 200
+#define LOG_FILES      3
 
 struct entry {
         int64_t ts_ms;
@@ -42,8 +42,8 @@ struct entry {
 struct log_file {
         const char *name;
         char *path;
-        off_t offset;      /* bytes consumed (whole lines) */
-        int64_t base_ms;   /* kernel.log: the run's start */
+        off_t offset;    /* bytes consumed (whole lines) */
+        int64_t base_ms; /* kernel.log: the run's start */
 };
 
 struct msb_logs {
@@ -65,8 +65,8 @@ static void entries_clear(msb_logs *l)
 
 static int push(msb_logs *l, struct entry *e)
 {
-        if (!(l->opts.sources & e->source) || (l->opts.since_ms && e->ts_ms &&
-                                               e->ts_ms < l->opts.since_ms)) {
+        if (!(l->opts.sources & e->source) ||
+            (l->opts.since_ms && e->ts_ms && e->ts_ms < l->opts.since_ms)) {
                 free(e->data);
                 return 0;
         }
@@ -104,10 +104,10 @@ static char *describe_event(const struct json_value *v)
         if (message)
                 return strdup_printf("%s%s%s\n", event ? event : "", event ? ": " : "", message);
         if (event && streq(event, "exited"))
-                return strdup_printf("exited: code %lld, signal %lld\n",
-                                     (long long)json_int(json_get(v, "code"), INT32_MIN,
-                                                         INT32_MAX, 0),
-                                     (long long)json_int(json_get(v, "signal"), 0, 128, 0));
+                return strdup_printf(
+                        "exited: code %lld, signal %lld\n",
+                        (long long)json_int(json_get(v, "code"), INT32_MIN, INT32_MAX, 0),
+                        (long long)json_int(json_get(v, "signal"), 0, 128, 0));
         if (argv) {
                 json_writer_init(&w);
                 json_begin_array(&w);

@@ -22,7 +22,7 @@ static const struct {
 } assets[ASSET_COUNT] = {
         [ASSET_KERNEL] = {"MSB_KERNEL", MSB_BUILD_KERNEL, "vmlinux", "guest kernel"},
         [ASSET_INITRAMFS] = {"MSB_INITRAMFS", MSB_BUILD_INITRAMFS, "initramfs.cpio", "initramfs"},
-        [ASSET_BASE_IMAGE] = {"MSB_BASE_IMAGE", MSB_BUILD_BASE_IMAGE, "base.ext4", "base image"},
+        [ASSET_BASE_IMAGE] = {"MSB_BASE_IMAGE", MSB_BUILD_BASE_IMAGE, "base.tar", "base image"},
 };
 
 const char *asset_description(enum asset a)

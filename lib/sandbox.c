@@ -200,15 +200,12 @@ static int resolve_image(const msb_sandbox_config *cfg, const char *dir, bool bu
         int r;
 
         if (streq(image, "base")) {
-                r = paths_asset(ASSET_BASE_IMAGE, &ri.disk);
-                if (r < 0) {
-                        r = error_set(MSB_ERR_HOST_MISSING, r,
-                                      "the built-in base image is missing: %s (run 'make')",
-                                      ri.disk ? ri.disk : "?");
-                        resolved_image_clear(&ri);
-                        return r;
-                }
-                r = image_defaults_shell(&ri.defaults);
+                r = images_resolve_builtin_base(&ri.disk, &icfg);
+                if (r < 0)
+                        return r; /* the error is set */
+                ri.record = strdup(icfg->pinned_ref ? icfg->pinned_ref : BUILTIN_BASE_REF);
+                msb_image_config_free(icfg);
+                r = ri.record ? image_defaults_shell(&ri.defaults) : -ENOMEM;
         } else if (!image_is_path(image)) {
                 r = msb_image_resolve(image, cfg->pull, &ri.disk, &icfg);
                 if (r < 0)

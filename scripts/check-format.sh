@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=(--dry-run -Werror)
 [ "${1:-}" = --fix ] && mode=(-i)
-git ls-files '*.c' '*.h' | xargs -r clang-format "${mode[@]}"
+git ls-files --cached --others --exclude-standard '*.c' '*.h' | xargs -r clang-format "${mode[@]}"

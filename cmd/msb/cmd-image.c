@@ -12,7 +12,6 @@
 #include "lib/core/json.h"
 #include "lib/core/util.h"
 
-
 static void image_usage(FILE *f)
 {
         fprintf(f, "Usage: msb image COMMAND [OPTIONS] [ARG...]\n"

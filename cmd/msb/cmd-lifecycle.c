@@ -22,8 +22,8 @@ struct lifecycle {
                    int cancel_fd);
 };
 
-static int act_start(const char *name, const struct lifecycle *lc, uint64_t timeout_ms,
-                     bool force, int cancel_fd)
+static int act_start(const char *name, const struct lifecycle *lc, uint64_t timeout_ms, bool force,
+                     int cancel_fd)
 {
         return msb_sandbox_start(name, cancel_fd);
 }
@@ -49,17 +49,21 @@ static int act_rm(const char *name, const struct lifecycle *lc, uint64_t timeout
 }
 
 static const struct lifecycle lifecycles[] = {
-        {"start", "Usage: msb start NAME...\n\nBoot stopped sandboxes; their files are as they "
-                  "were left.\n",
+        {"start",
+         "Usage: msb start NAME...\n\nBoot stopped sandboxes; their files are as they "
+         "were left.\n",
          false, false, act_start},
-        {"stop", "Usage: msb stop [--timeout DURATION] NAME...\n\nShut sandboxes down cleanly; "
-                 "kill those still running after the timeout\n(default 10s; 0 kills at once).\n",
+        {"stop",
+         "Usage: msb stop [--timeout DURATION] NAME...\n\nShut sandboxes down cleanly; "
+         "kill those still running after the timeout\n(default 10s; 0 kills at once).\n",
          true, false, act_stop},
-        {"restart", "Usage: msb restart [--timeout DURATION] NAME...\n\nStop, then start "
-                    "sandboxes.\n",
+        {"restart",
+         "Usage: msb restart [--timeout DURATION] NAME...\n\nStop, then start "
+         "sandboxes.\n",
          true, false, act_restart},
-        {"rm", "Usage: msb rm [-f] NAME...\n\nRemove stopped sandboxes: their disks, logs and "
-               "record. -f removes\nrunning ones too (they are killed first).\n",
+        {"rm",
+         "Usage: msb rm [-f] NAME...\n\nRemove stopped sandboxes: their disks, logs and "
+         "record. -f removes\nrunning ones too (they are killed first).\n",
          false, true, act_rm},
 };
 

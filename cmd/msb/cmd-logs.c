@@ -130,8 +130,7 @@ int cmd_logs(int argc, char **argv)
                 if (timestamps) {
                         char t[32], prefix[40];
                         int n = snprintf(prefix, sizeof(prefix), "%s ",
-                                         e.ts_ms ? format_time_iso(e.ts_ms, t, sizeof(t))
-                                                 : "-");
+                                         e.ts_ms ? format_time_iso(e.ts_ms, t, sizeof(t)) : "-");
                         (void)write_all(fd, prefix, (size_t)n);
                 }
                 if (write_all(fd, e.data, e.len) < 0)

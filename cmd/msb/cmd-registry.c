@@ -14,7 +14,6 @@
 #include "cli.h"
 #include "lib/core/util.h"
 
-
 #define PASSWORD_MAX 4096
 
 static void registry_usage(FILE *f)

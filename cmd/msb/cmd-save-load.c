@@ -15,7 +15,6 @@
 #include "cli.h"
 #include "lib/core/util.h"
 
-
 static void save_usage(FILE *f)
 {
         fprintf(f, "Usage: msb save [OPTIONS] IMAGE...\n"

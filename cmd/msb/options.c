@@ -55,7 +55,8 @@ static const struct cli_option options[] = {
         {O_NAME, "name", 'n', "NAME", SCOPE_SANDBOX, "Name of the sandbox (default: generated)"},
         {O_DETACH, "detach", 'd', NULL, SCOPE_RUN,
          "Keep the sandbox, start the command in the background, print the name"},
-        {O_ENTRYPOINT, "entrypoint", 0, "CMD", SCOPE_RUN, "Run CMD instead of the image's Entrypoint"},
+        {O_ENTRYPOINT, "entrypoint", 0, "CMD", SCOPE_RUN,
+         "Run CMD instead of the image's Entrypoint"},
         {O_PULL, "pull", 0, "POLICY", SCOPE_SANDBOX,
          "Pull the image: always, if-missing (default) or never"},
         {O_ENV, "env", 'e', "KEY=VALUE", SCOPE_EXEC,
@@ -218,8 +219,7 @@ static int apply(struct cli_parsed *p, int id, const char *arg)
                 else if (streq(arg, "never"))
                         r = msb_pull_options_set_policy(p->pull, MSB_PULL_NEVER);
                 else {
-                        cli_error("unknown pull policy '%s': use always, if-missing or never",
-                                  arg);
+                        cli_error("unknown pull policy '%s': use always, if-missing or never", arg);
                         return -1;
                 }
                 break;
@@ -234,8 +234,8 @@ static int apply(struct cli_parsed *p, int id, const char *arg)
         return 0;
 }
 
-int cli_parse(int argc, char **argv, unsigned scope, const char *command,
-              void (*usage)(FILE *), struct cli_parsed *p)
+int cli_parse(int argc, char **argv, unsigned scope, const char *command, void (*usage)(FILE *),
+              struct cli_parsed *p)
 {
         struct option longopts[ARRAY_SIZE(options) + 1] = {0};
         char shortopts[2 * ARRAY_SIZE(options) + 2] = "+";

@@ -30,8 +30,8 @@ struct cli_parsed {
 /* Parses the options of scope into p (configs allocated here; free with
  * cli_parsed_clear()). Returns the index of the first operand, 0 when help
  * was printed, -1 after printing an error. */
-int cli_parse(int argc, char **argv, unsigned scope, const char *command,
-              void (*usage)(FILE *), struct cli_parsed *p);
+int cli_parse(int argc, char **argv, unsigned scope, const char *command, void (*usage)(FILE *),
+              struct cli_parsed *p);
 void cli_parsed_clear(struct cli_parsed *p);
 
 /* Sets the command from argv[first...] (after an optional "--"), if any

@@ -153,15 +153,15 @@ void cli_pull_progress(const msb_pull_event *ev, void *userdata)
                 fprintf(ui->out, "Pulling %s\n", ev->ref);
                 if (!ui->tty)
                         fprintf(ui->out, "%s: %zu layer%s\n", ev->ref, ev->n_layers,
-                               ev->n_layers == 1 ? "" : "s");
+                                ev->n_layers == 1 ? "" : "s");
                 fflush(ui->out);
                 return;
         case MSB_PULL_LAYER:
                 if (!b)
                         return;
                 if (b->state != BAR_DOWNLOADING && !ui->tty)
-                        fprintf(ui->out, "layer %zu/%zu %.19s: downloading\n", ev->layer + 1, ev->n_layers,
-                               ev->digest);
+                        fprintf(ui->out, "layer %zu/%zu %.19s: downloading\n", ev->layer + 1,
+                                ev->n_layers, ev->digest);
                 set_state(b, BAR_DOWNLOADING, ev->done, ev->total);
                 break;
         case MSB_PULL_LAYER_DONE:
@@ -170,16 +170,17 @@ void cli_pull_progress(const msb_pull_event *ev, void *userdata)
                 snprintf(b->id, sizeof(b->id), "%.12s", ev->digest + 7);
                 set_state(b, ev->cached ? BAR_CACHED : BAR_DOWNLOADED, ev->done, ev->total);
                 if (!ui->tty)
-                        fprintf(ui->out, "layer %zu/%zu %.19s: %s (%s)\n", ev->layer + 1, ev->n_layers,
-                               ev->digest, ev->cached ? "already exists" : "downloaded",
-                               format_bytes(ev->total, size, sizeof(size)));
+                        fprintf(ui->out, "layer %zu/%zu %.19s: %s (%s)\n", ev->layer + 1,
+                                ev->n_layers, ev->digest,
+                                ev->cached ? "already exists" : "downloaded",
+                                format_bytes(ev->total, size, sizeof(size)));
                 break;
         case MSB_PULL_MATERIALIZE:
                 if (!b)
                         return;
                 if (b->state != BAR_EXTRACTING && !ui->tty)
-                        fprintf(ui->out, "layer %zu/%zu %.19s: extracting\n", ev->layer + 1, ev->n_layers,
-                               ev->digest);
+                        fprintf(ui->out, "layer %zu/%zu %.19s: extracting\n", ev->layer + 1,
+                                ev->n_layers, ev->digest);
                 set_state(b, ev->done >= ev->total ? BAR_EXTRACTED : BAR_EXTRACTING, ev->done,
                           ev->total);
                 break;
@@ -197,7 +198,6 @@ void cli_pull_progress(const msb_pull_event *ev, void *userdata)
         else
                 fflush(ui->out);
 }
-
 
 struct cli_pull_ui *cli_pull_ui_new(FILE *out, bool quiet)
 {

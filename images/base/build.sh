@@ -1,22 +1,24 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 #
-# Builds the built-in "base" image: a busybox root filesystem.
+# Builds the built-in "base" image: a busybox root filesystem, as a tar that
+# the library imports into the image store on first use (msb.local/base).
 #
-#   build.sh MKIMAGE OUTPUT [BUSYBOX]
+#   build.sh MANIFEST_TAR OUTPUT [BUSYBOX]
 #
 # BUSYBOX defaults to /bin/busybox from Debian's busybox-static; it must be
 # statically linked, since the image holds no C library. The script writes
 # the files of /etc into a scratch directory, generates a manifest (one
-# symlink per applet from `busybox --list-full`) and lets MKIMAGE write the
-# ext4 image: ownership comes from the manifest, so no root is needed.
+# symlink per applet from `busybox --list-full`) and lets MANIFEST_TAR
+# (images/manifest-tar.py) write the tar: ownership comes from the manifest,
+# so no root is needed.
 set -eu
 
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then
-        echo "usage: $0 MKIMAGE OUTPUT [BUSYBOX]" >&2
+        echo "usage: $0 MANIFEST_TAR OUTPUT [BUSYBOX]" >&2
         exit 2
 fi
-mkimage=$1
+manifest_tar=$1
 out=$2
 busybox=${3:-/bin/busybox}
 
@@ -89,4 +91,4 @@ m="$work/manifest"
         done
 } >"$m"
 
-"$mkimage" -L base "$m" "$out"
+"$manifest_tar" "$m" "$out"

@@ -19,7 +19,8 @@ PACKAGES := \
 	linux-source-6.1 bc bison flex libelf-dev cpio xz-utils \
 	qemu-system-x86 busybox-static e2fsprogs \
 	python3 python3-pytest libclang-rt-14-dev clang-format \
-	docker-registry skopeo umoci apache2-utils python3-jwt python3-cryptography zstd
+	docker-registry skopeo umoci apache2-utils python3-jwt python3-cryptography zstd \
+	iproute2 iperf3 passt slirp4netns
 
 .PHONY: all deps build demo test unit fuzz asan e2e check format clean
 
@@ -41,7 +42,7 @@ test: deps build
 	@scripts/test.sh $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
 
 unit: build
-	meson test -C $(BUILD) --print-errorlogs --no-suite fuzz
+	meson test -C $(BUILD) --print-errorlogs --no-suite fuzz --no-suite netns
 
 e2e: build
 	MSB_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/integration

@@ -29,12 +29,14 @@ done
 
 tag=$$
 H=msbbh$tag W=msbbw$tag
+tmp=$(mktemp)
 pids=()
 namespaces=($H $W)
 cleanup() {
         for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-        wait 2>/dev/null || true
+        for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
         for n in "${namespaces[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+        rm -f "$tmp"
 }
 trap cleanup EXIT
 
@@ -48,11 +50,11 @@ ip -n $W link set wv up
 ip -n $H route add default via 44.1.0.2
 ip netns exec $H iperf3 -s -B 127.0.0.1 -p 5201 >/dev/null 2>&1 &
 pids+=($!)
-ip netns exec $H python3 "$here/net-rr.py" server 5202 | head -1 >/dev/null &
+ip netns exec $H python3 "$here/net-rr.py" server 5202 > "$tmp" &
 pids+=($!)
-sleep 0.5
+until grep -q ready "$tmp"; do sleep 0.05; done
 
-# guest_setup NS: the namespace of one contender.
+# new_guest NS: the namespace of one contender.
 new_guest() {
         ip netns add "$1"
         ip -n "$1" link set lo up
@@ -76,10 +78,9 @@ run_msb() { # NAME LINK
         local ns=msbbgm$1$tag
         new_guest "$ns"
         ip netns exec $H "$harness" --guest-ns "$ns" --tap tap0 --net all --link "$2" \
-                --dns 127.0.0.1 > "/tmp/msb-bench-$tag" 2>&1 &
+                --dns 127.0.0.1 > "$tmp" 2>&1 &
         pids+=($!)
-        while ! grep -q ready "/tmp/msb-bench-$tag" 2>/dev/null; do sleep 0.05; done
-        rm -f "/tmp/msb-bench-$tag"
+        until grep -q ready "$tmp"; do sleep 0.05; done
         ip -n "$ns" link set tap0 address 02:6d:73:00:00:02 mtu 65520 up
         ip -n "$ns" addr add 10.115.0.2/30 dev tap0
         ip -n "$ns" route add default via 10.115.0.1

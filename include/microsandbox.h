@@ -294,6 +294,7 @@ typedef struct msb_label {
 
 /**
  * struct msb_sandbox_info - what `msb ls` shows about a sandbox.
+ * @image:      the image as it was named at create ("alpine", "base").
  * @status:     "created", "starting", "running", "stopping", "stopped" or
  *              "crashed".
  * @end_reason: how the last run ended: "completed", "stopped", "killed",

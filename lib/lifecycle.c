@@ -229,6 +229,20 @@ int msb_sandbox_start(const char *name, int cancel_fd)
 
 /* ---- listing ---- */
 
+/* The image as the user named it (config.json), else as recorded. */
+static char *config_image(const struct store_sandbox *rec)
+{
+        const struct json_value *root;
+        struct json_doc *doc;
+        char *image;
+
+        if (json_parse(rec->config, strlen(rec->config), &doc, &root) < 0)
+                return strdup(rec->image);
+        image = strdup(json_string(json_get(root, "image"), rec->image));
+        json_doc_free(doc);
+        return image;
+}
+
 static int info_fill(struct store *st, const struct store_sandbox *rec, msb_sandbox_info *info)
 {
         struct store_run run;
@@ -236,7 +250,7 @@ static int info_fill(struct store *st, const struct store_sandbox *rec, msb_sand
 
         *info = (msb_sandbox_info){
                 .name = strdup(rec->name),
-                .image = strdup(rec->image),
+                .image = config_image(rec),
                 .status = strdup(rec->status),
                 .ephemeral = rec->ephemeral,
                 .created_at = rec->created_at,

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/core/util.h"
 
@@ -85,4 +86,42 @@ int cli_parse_uint(const char *opt, const char *value, uint32_t min, uint32_t ma
         }
         *ret = (uint32_t)v;
         return 0;
+}
+
+const char *cli_format_age(int64_t ms, char *buf, size_t size)
+{
+        static const struct {
+                int64_t secs;
+                const char *unit;
+        } units[] = {{365 * 86400, "year"}, {30 * 86400, "month"}, {7 * 86400, "week"},
+                     {86400, "day"},        {3600, "hour"},        {60, "minute"},
+                     {1, "second"}};
+        int64_t secs = (int64_t)time(NULL) - ms / 1000;
+
+        if (ms <= 0) {
+                snprintf(buf, size, "-");
+                return buf;
+        }
+        if (secs < 1)
+                secs = 1;
+        for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+                if (secs >= units[i].secs) {
+                        int64_t n = secs / units[i].secs;
+                        snprintf(buf, size, "%lld %s%s", (long long)n, units[i].unit,
+                                 n == 1 ? "" : "s");
+                        break;
+                }
+        }
+        return buf;
+}
+
+const char *cli_format_ago(int64_t ms, char *buf, size_t size)
+{
+        size_t n;
+
+        cli_format_age(ms, buf, size);
+        n = strlen(buf);
+        if (ms > 0 && n + 5 <= size)
+                memcpy(buf + n, " ago", 5);
+        return buf;
 }

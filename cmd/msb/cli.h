@@ -44,6 +44,11 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints the last API error and returns the exit code for its kind. */
 int cli_api_error(void);
 
+/* "3 minutes", "2 days" since a Unix time in ms ("-" when 0), and the same
+ * with " ago". Return buf. */
+const char *cli_format_age(int64_t ms, char *buf, size_t size);
+const char *cli_format_ago(int64_t ms, char *buf, size_t size);
+
 /* Parsers for option values that print their own error; 0 or -EINVAL. */
 int cli_parse_size(const char *opt, const char *value, uint64_t *ret);
 int cli_parse_duration(const char *opt, const char *value, uint64_t *ret_ms);

@@ -29,35 +29,6 @@ static void image_usage(FILE *f)
                    "Run 'msb image COMMAND --help' for more about a command.\n");
 }
 
-/* "3 days ago", "2 hours ago" for a time in Unix ms; "" when unknown. */
-static const char *ago(int64_t ms, char *buf, size_t size)
-{
-        static const struct {
-                int64_t secs;
-                const char *unit;
-        } units[] = {{365 * 86400, "year"}, {30 * 86400, "month"}, {7 * 86400, "week"},
-                     {86400, "day"},        {3600, "hour"},        {60, "minute"},
-                     {1, "second"}};
-        int64_t secs = (int64_t)time(NULL) - ms / 1000;
-
-        if (ms <= 0) {
-                snprintf(buf, size, "-");
-                return buf;
-        }
-        if (secs < 1)
-                secs = 1;
-        for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-                if (secs >= units[i].secs) {
-                        int64_t n = secs / units[i].secs;
-
-                        snprintf(buf, size, "%lld %s%s ago", (long long)n, units[i].unit,
-                                 n == 1 ? "" : "s");
-                        break;
-                }
-        }
-        return buf;
-}
-
 static int image_ls(int argc, char **argv)
 {
         enum { OPT_FORMAT = 256, OPT_DIGESTS };
@@ -152,7 +123,7 @@ static int image_ls(int argc, char **argv)
                                list[i].tag ? list[i].tag : "<none>", full ? 71 : 12, full ? 71 : 12,
                                full ? list[i].digest : list[i].digest + 7,
                                format_bytes(list[i].size, size, sizeof(size)),
-                               ago(list[i].created_ms, t, sizeof(t)));
+                               cli_format_ago(list[i].created_ms, t, sizeof(t)));
                 }
         }
         msb_image_list_free(list, n);

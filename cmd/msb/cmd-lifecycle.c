@@ -72,6 +72,7 @@ static int run_lifecycle(const struct lifecycle *lc, int argc, char **argv)
         static const struct option options[] = {
                 {"timeout", required_argument, NULL, 't'},
                 {"force", no_argument, NULL, 'f'},
+                {"quiet", no_argument, NULL, 'q'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -81,7 +82,7 @@ static int run_lifecycle(const struct lifecycle *lc, int argc, char **argv)
         int c, code = 0;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, "+t:fh", options, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+t:fqh", options, NULL)) != -1) {
                 switch (c) {
                 case 't':
                         if (!lc->takes_timeout)
@@ -93,6 +94,9 @@ static int run_lifecycle(const struct lifecycle *lc, int argc, char **argv)
                         if (!lc->takes_force)
                                 goto usage;
                         force = true;
+                        break;
+                case 'q':
+                        cli_quiet = true;
                         break;
                 case 'h':
                         fputs(lc->usage, stdout);

@@ -14,40 +14,20 @@
 
 #define MAX_LABEL_FILTERS 32
 
-/* "3 minutes" / "2 hours" / "5 days" since ms. */
-static const char *ago(int64_t ms, char *buf, size_t size)
-{
-        struct timespec now;
-        int64_t secs;
-
-        clock_gettime(CLOCK_REALTIME, &now);
-        secs = ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - ms) / 1000;
-        if (secs < 0)
-                secs = 0;
-        if (secs < 60)
-                snprintf(buf, size, "%lld second%s", (long long)secs, secs == 1 ? "" : "s");
-        else if (secs < 3600)
-                snprintf(buf, size, "%lld minute%s", (long long)(secs / 60),
-                         secs / 60 == 1 ? "" : "s");
-        else if (secs < 86400)
-                snprintf(buf, size, "%lld hour%s", (long long)(secs / 3600),
-                         secs / 3600 == 1 ? "" : "s");
-        else
-                snprintf(buf, size, "%lld day%s", (long long)(secs / 86400),
-                         secs / 86400 == 1 ? "" : "s");
-        return buf;
-}
-
-/* "running (3 minutes)", "stopped (idle_timeout, 5 minutes ago)", ... */
+/* "running (3 minutes)", "stopped 5 minutes ago", "stopped (idle_timeout)
+ * 5 minutes ago", "crashed 1 minute ago", "created". */
 static const char *status_text(const msb_sandbox_info *in, char *buf, size_t size)
 {
         char t[32];
 
         if (streq(in->status, "running") && in->started_at)
-                snprintf(buf, size, "running (%s)", ago(in->started_at, t, sizeof(t)));
-        else if (*in->end_reason && in->ended_at)
-                snprintf(buf, size, "%s (%s, %s ago)", in->status, in->end_reason,
-                         ago(in->ended_at, t, sizeof(t)));
+                snprintf(buf, size, "running (%s)", cli_format_age(in->started_at, t, sizeof(t)));
+        else if (*in->end_reason && in->ended_at && !streq(in->end_reason, in->status))
+                snprintf(buf, size, "%s (%s) %s", in->status, in->end_reason,
+                         cli_format_ago(in->ended_at, t, sizeof(t)));
+        else if (in->ended_at)
+                snprintf(buf, size, "%s %s", in->status,
+                         cli_format_ago(in->ended_at, t, sizeof(t)));
         else
                 snprintf(buf, size, "%s", in->status);
         return buf;
@@ -179,12 +159,12 @@ int cmd_ls(int argc, char **argv)
                 for (size_t i = 0; i < kept; i++)
                         printf("%s\n", list[i].name);
         } else {
-                printf("%-24s %-16s %-40s %s\n", "NAME", "IMAGE", "STATUS", "CREATED");
+                printf("%-20s %-24s %-34s %s\n", "NAME", "IMAGE", "STATUS", "CREATED");
                 for (size_t i = 0; i < kept; i++) {
                         char st[96], t[32];
-                        printf("%-24s %-16s %-40s %s ago\n", list[i].name, list[i].image,
+                        printf("%-20s %-24s %-34s %s\n", list[i].name, list[i].image,
                                status_text(&list[i], st, sizeof(st)),
-                               ago(list[i].created_at, t, sizeof(t)));
+                               cli_format_ago(list[i].created_at, t, sizeof(t)));
                 }
         }
         msb_sandbox_info_list_free(list, n);

@@ -6,6 +6,8 @@
  *   bootparams.c  msb.* parameters of the kernel command line (pure parsing)
  *   init.c        PID 1 duties: mounts, root assembly, switch root, port
  *                 discovery, orderly teardown and reboot
+ *   net.c         the guest's network from the boot parameters (rtnetlink),
+ *                 /etc/hosts and /etc/resolv.conf
  *   exec.c        spawning one command: user, env, rlimits, stdio, PTY, and
  *                 the child's report of why it could not exec
  *   fs.c          the helper process that runs one core.fs.request
@@ -14,7 +16,9 @@
  */
 #pragma once
 
+#include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -32,17 +36,45 @@ enum agent_root_mode {
         AGENT_ROOT_DISK,    /* msb.root=disk: the base disk itself, read-write */
 };
 
+/* Resolvers (glibc, musl) read at most three nameserver lines. */
+#define AGENT_MAX_DNS 3
+
+struct agent_addr {
+        int family; /* AF_INET or AF_INET6 */
+        union {
+                struct in_addr v4;
+                struct in6_addr v6;
+        };
+};
+
+/* The network of the guest; all absent (zero) with --no-net. */
+struct agent_net_params {
+        bool has_ip4, has_gw4; /* msb.ip4=ADDR/PREFIX, msb.gw4=ADDR */
+        struct in_addr ip4, gw4;
+        uint8_t prefix4;
+        bool has_ip6, has_gw6; /* msb.ip6=ADDR/PREFIX, msb.gw6=ADDR */
+        struct in6_addr ip6, gw6;
+        uint8_t prefix6;
+        uint32_t mtu; /* msb.mtu; 0: keep the NIC's */
+        size_t n_dns; /* msb.dns=ADDR[,ADDR...] */
+        struct agent_addr dns[AGENT_MAX_DNS];
+        char hostalias[254]; /* msb.hostalias: a name for the gateway; empty: none */
+};
+
 struct agent_bootparams {
         char hostname[65]; /* empty: keep the kernel's */
         bool has_time;
         struct timespec time; /* msb.time: host wall clock when the VM started */
         enum agent_root_mode root;
         enum log_level log_level; /* msb.log=error|warn|info|debug */
+        struct agent_net_params net;
 };
 
 /* Parses the msb.* parameters out of a kernel command line; others are
  * ignored. -EINVAL (and *ret_bad points at the offending word) on a bad
- * value. */
+ * value, or on values that do not fit together (a gateway off the guest's
+ * subnet or without an address, an alias without a gateway, an MTU below
+ * 1280 with IPv6). */
 int agent_bootparams_parse(const char *cmdline, struct agent_bootparams *ret, const char **ret_bad);
 
 /* ---- init.c (PID 1 only) ---- */
@@ -61,6 +93,25 @@ _noreturn_ void agent_init_fatal(const char *fmt, ...) _printf_(1, 2);
 /* Unmounts the root cleanly (the upper ext4 above all) and reboots. Every
  * other process must be gone. */
 _noreturn_ void agent_init_poweroff(void);
+
+/* ---- net.c ---- */
+
+/* Brings lo up and, when the parameters ask for a network (an address or an
+ * MTU), configures the NIC: the first Ethernet interface. Runs in the
+ * caller's network namespace and needs CAP_NET_ADMIN. On failure, errmsg
+ * names the step that failed (with the kernel's explanation when it gives
+ * one) and the return value says why; -ENODEV when a network is asked for
+ * and there is no NIC. */
+int agent_net_configure(const struct agent_net_params *net, char *errmsg, size_t errmsg_size);
+
+/* Writes the name service files under etc_dir (created when missing):
+ * /etc/hosts gets "127.0.1.1 HOSTNAME" unless it names the host already,
+ * and "GATEWAY ALIAS" for each gateway (replacing such lines of an earlier
+ * boot); /etc/resolv.conf is replaced (a symlink too) when msb.dns is given.
+ * Files already right are not rewritten. On failure, errmsg names the
+ * file. */
+int agent_net_write_etc(const struct agent_bootparams *bp, const char *etc_dir, char *errmsg,
+                        size_t errmsg_size);
 
 /* ---- exec.c ---- */
 

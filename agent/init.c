@@ -11,9 +11,11 @@
  * at /newroot, and move into it the way switch_root does (chdir, mount --move
  * . /, chroot .); the agent keeps running from the initramfs. In the new
  * root: /proc, /sys, /dev, /dev/pts (a private devpts instance), /dev/shm,
- * /sys/fs/cgroup, /run, the /dev/fd links, the hostname (and /etc/hosts when
- * writable), loopback up, and the agent port (the virtio port named
- * msb.agent, opened with O_ASYNC so that host connects raise SIGIO).
+ * /sys/fs/cgroup, /run, the /dev/fd links, the hostname, the network (net.c:
+ * lo, the NIC, /etc/hosts and /etc/resolv.conf), and the agent port (the
+ * virtio port named msb.agent, opened with O_ASYNC so that host connects
+ * raise SIGIO). A network the kernel refuses is fatal; an /etc file that
+ * cannot be written (the image's business) is only logged.
  *
  * /tmp is not a tmpfs: it stays on the root file system (disk-backed by the
  * upper disk, as in a Docker container), because guest RAM is small; it is
@@ -35,15 +37,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -301,67 +300,26 @@ static void mount_api_filesystems(void)
                 log_warn("mkdir /tmp: %s", strerror(errno));
 }
 
-/* True when name is one of the names (not the address) of a hosts line. */
-static bool hosts_has_name(char *text, const char *name)
-{
-        for (char *line = text, *next; line && *line; line = next) {
-                char *save = NULL, *tok;
-
-                next = strchr(line, '\n');
-                if (next)
-                        *next++ = '\0';
-                line[strcspn(line, "#")] = '\0';
-                if (!strtok_r(line, " \t", &save))
-                        continue;
-                while ((tok = strtok_r(NULL, " \t", &save)))
-                        if (streq(tok, name))
-                                return true;
-        }
-        return false;
-}
-
 static void setup_hostname(const char *name)
 {
-        _cleanup_free_ char *text = NULL, *add = NULL;
-        _cleanup_close_ int fd = -1;
-        size_t len = 0;
-        bool newline;
-        int r;
-
-        if (!name[0])
-                return;
-        if (sethostname(name, strlen(name)) < 0)
+        if (name[0] && sethostname(name, strlen(name)) < 0)
                 log_warn("sethostname: %s", strerror(errno));
-        r = read_file("/etc/hosts", 1024 * 1024, &text, &len);
-        if (r < 0 && r != -ENOENT)
-                return;
-        newline = len > 0 && text[len - 1] != '\n'; /* hosts_has_name() cuts the text up */
-        if (r == 0 && hosts_has_name(text, name))
-                return;
-        add = strdup_printf("%s%s127.0.1.1\t%s\n", newline ? "\n" : "",
-                            r < 0 ? "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
-                                    "ip6-loopback\n"
-                                  : "",
-                            name);
-        fd = open("/etc/hosts", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (!add || fd < 0 || write_all(fd, add, strlen(add)) < 0)
-                log_debug("/etc/hosts not updated: %s", strerror(errno));
 }
 
-static void loopback_up(void)
+static void setup_network(const struct agent_bootparams *bp)
 {
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        struct ifreq ifr = {0};
+        uint64_t start = now_ns(CLOCK_MONOTONIC);
+        char err[256] = "";
+        int r;
 
-        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-        if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-                goto fail;
-        ifr.ifr_flags |= IFF_UP;
-        if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-                goto fail;
-        return;
-fail:
-        log_warn("bringing up lo: %s", strerror(errno));
+        r = agent_net_configure(&bp->net, err, sizeof(err));
+        if (r < 0)
+                agent_init_fatal("network: %s: %s", err, strerror(-r));
+        r = agent_net_write_etc(bp, "/etc", err, sizeof(err));
+        if (r < 0)
+                log_error("network: %s: %s", err, strerror(-r));
+        log_debug("network configured in %llu us",
+                  (unsigned long long)((now_ns(CLOCK_MONOTONIC) - start) / 1000));
 }
 
 /* Virtio ports appear through control messages after the device probe, so
@@ -414,7 +372,7 @@ int agent_init_boot(void)
         switch_root();
         mount_api_filesystems();
         setup_hostname(bp.hostname);
-        loopback_up();
+        setup_network(&bp);
         return open_port();
 }
 

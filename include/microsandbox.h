@@ -185,6 +185,61 @@ int msb_sandbox_config_set_max_duration_ms(msb_sandbox_config *cfg, uint64_t ms)
  */
 int msb_sandbox_config_add_label(msb_sandbox_config *cfg, const char *key_value);
 
+/** enum msb_net_action - what a network rule or default does. */
+typedef enum msb_net_action {
+        MSB_NET_DEFAULT = -1, /* the profile's choice */
+        MSB_NET_DENY = 0,
+        MSB_NET_ALLOW = 1,
+} msb_net_action;
+
+/**
+ * struct msb_network - the sandbox's network and its policy.
+ *
+ * The guest gets one NIC served by a userspace gateway in the sandbox's
+ * supervisor: flows are re-originated from ordinary host sockets, so nothing
+ * needs root and every flow obeys the policy (docs/network.md).
+ *
+ * @enabled:         0: no NIC at all (--no-net).
+ * @profile:         "public" (NULL; the default: the internet and DNS, but not
+ *                   private networks, the host, loopback, link-local, cloud
+ *                   metadata or multicast), "none", "all", or groups joined
+ *                   by commas: "public,private,host".
+ * @default_egress:  what flows no rule matches get (MSB_NET_DEFAULT: the
+ *                   profile's).
+ * @rules:           "allow|deny[:egress|ingress]@TARGET[:tcp|udp|icmp[:PORT|LO-HI]]"
+ *                   with TARGET an IP, a CIDR, a domain, "*.suffix" or a
+ *                   group (public, private, loopback, link-local, metadata,
+ *                   multicast, host, any). The most specific matching rule
+ *                   decides; deny wins a tie.
+ * @dns_nameservers: upstream resolvers for the gateway's DNS ("IP",
+ *                   "IP:PORT", "[IPv6]:PORT"); none: the host's.
+ * @ports:           published ports "[BIND:]HOST:GUEST[/udp]" (bind
+ *                   127.0.0.1 by default).
+ * @max_connections: concurrent TCP connections (0: 256).
+ * Strings are copied by msb_sandbox_config_set_network().
+ */
+typedef struct msb_network {
+        int enabled;
+        const char *profile;
+        msb_net_action default_egress;
+        const char *const *rules;
+        size_t n_rules;
+        const char *const *dns_nameservers;
+        size_t n_dns_nameservers;
+        const char *const *ports;
+        size_t n_ports;
+        uint32_t max_connections;
+} msb_network;
+
+/** msb_network_init() - the defaults: enabled, profile "public", no rules. */
+void msb_network_init(msb_network *net);
+
+/**
+ * msb_sandbox_config_set_network() - checks and sets the network; a bad
+ * rule, nameserver or port fails here (MSB_ERR_INVALID_ARGUMENT, naming it).
+ */
+int msb_sandbox_config_set_network(msb_sandbox_config *cfg, const msb_network *net);
+
 typedef struct msb_pull_options msb_pull_options;
 
 /**

@@ -7,11 +7,14 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
 #include "internal.h"
 #include "lib/core/util.h"
+#include "lib/net/net.h"
 
 bool sandbox_name_is_valid(const char *name)
 {
@@ -48,6 +51,15 @@ static void strv_free(char **v, size_t n)
         free(v);
 }
 
+static void sandbox_net_clear(struct sandbox_net *n)
+{
+        free(n->profile);
+        strv_free(n->rules, n->n_rules);
+        strv_free(n->dns, n->n_dns);
+        strv_free(n->ports, n->n_ports);
+        *n = (struct sandbox_net){0};
+}
+
 msb_sandbox_config *msb_sandbox_config_new(void)
 {
         msb_sandbox_config *cfg = calloc(1, sizeof(*cfg));
@@ -63,6 +75,8 @@ msb_sandbox_config *msb_sandbox_config_new(void)
         cfg->cpus = SANDBOX_DEFAULT_CPUS;
         cfg->root_disk_bytes = SANDBOX_DEFAULT_DISK;
         cfg->cancel_fd = -1;
+        cfg->net.enabled = true;
+        cfg->net.default_egress = MSB_NET_DEFAULT;
         return cfg;
 }
 
@@ -74,6 +88,7 @@ void msb_sandbox_config_free(msb_sandbox_config *cfg)
         free(cfg->name);
         free(cfg->accel);
         strv_free(cfg->labels, cfg->n_labels);
+        sandbox_net_clear(&cfg->net);
         free(cfg);
 }
 
@@ -158,6 +173,114 @@ int msb_sandbox_config_set_idle_timeout_ms(msb_sandbox_config *cfg, uint64_t ms)
 int msb_sandbox_config_set_max_duration_ms(msb_sandbox_config *cfg, uint64_t ms)
 {
         cfg->max_duration_ms = ms;
+        return 0;
+}
+
+void msb_network_init(msb_network *net)
+{
+        *net = (msb_network){.enabled = 1, .default_egress = MSB_NET_DEFAULT};
+}
+
+/* Checks each entry with check (which may rewrite it into canonical form in
+ * buf) and copies the results into a new vector. */
+static int copy_checked(const char *const *in, size_t n, size_t max, const char *what,
+                        int (*check)(const char *text, char *buf, size_t size), char ***ret)
+{
+        char **v;
+
+        *ret = NULL;
+        if (n == 0)
+                return 0;
+        if (!in || n > max)
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -E2BIG, "too many %ss (at most %zu)",
+                                 what, max);
+        v = calloc(n + 1, sizeof(char *));
+        if (!v)
+                return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                char buf[512];
+                int r = in[i] ? check(in[i], buf, sizeof(buf)) : -EINVAL;
+                if (r < 0) {
+                        strv_free(v, i);
+                        return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL, "invalid %s '%s'", what,
+                                         in[i] ? in[i] : "");
+                }
+                v[i] = strdup(buf);
+                if (!v[i]) {
+                        strv_free(v, i);
+                        return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+                }
+        }
+        *ret = v;
+        return 0;
+}
+
+static int check_rule(const char *text, char *buf, size_t size)
+{
+        struct net_rule rule;
+        int r = net_policy_parse_rule(text, &rule);
+
+        return r < 0 ? r : net_rule_format(&rule, buf, size);
+}
+
+static int check_port(const char *text, char *buf, size_t size)
+{
+        struct net_port port;
+        int r = net_port_parse(text, &port);
+
+        return r < 0 ? r : net_port_format(&port, buf, size);
+}
+
+static int check_nameserver(const char *text, char *buf, size_t size)
+{
+        struct sockaddr_in6 sa;
+        int r = net_nameserver_parse(text, &sa);
+
+        if (r < 0)
+                return r;
+        snprintf(buf, size, "%s", text);
+        return 0;
+}
+
+int msb_sandbox_config_set_network(msb_sandbox_config *cfg, const msb_network *in)
+{
+        struct sandbox_net n = {.enabled = in->enabled != 0,
+                                .default_egress = in->default_egress,
+                                .max_connections = in->max_connections};
+        struct net_policy probe;
+        int r;
+
+        if (in->profile) {
+                if (net_policy_from_profile(in->profile, &probe) < 0)
+                        return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
+                                         "unknown network profile '%s': use public, none, all, "
+                                         "or groups like public,private,host",
+                                         in->profile);
+                net_policy_done(&probe);
+                n.profile = strdup(in->profile);
+                if (!n.profile)
+                        return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
+        }
+        if (in->default_egress < MSB_NET_DEFAULT || in->default_egress > MSB_NET_ALLOW) {
+                sandbox_net_clear(&n);
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL, "invalid default egress");
+        }
+        r = copy_checked(in->rules, in->n_rules, NET_POLICY_MAX_RULES, "network rule", check_rule,
+                         &n.rules);
+        if (r >= 0)
+                r = copy_checked(in->dns_nameservers, in->n_dns_nameservers, 16, "nameserver",
+                                 check_nameserver, &n.dns);
+        if (r >= 0)
+                r = copy_checked(in->ports, in->n_ports, 256, "port", check_port, &n.ports);
+        if (r < 0) {
+                sandbox_net_clear(&n);
+                return r;
+        }
+        n.n_rules = in->n_rules;
+        n.n_dns = in->n_dns_nameservers;
+        n.n_ports = in->n_ports;
+        sandbox_net_clear(&cfg->net);
+        cfg->net = n;
         return 0;
 }
 

@@ -79,21 +79,12 @@ int image_defaults_shell(struct image_defaults *ret)
         return strv_copy(shell, 1, &ret->cmd, &ret->n_cmd);
 }
 
-static void write_strv(struct json_writer *w, const char *key, char *const *v, size_t n)
-{
-        json_key(w, key);
-        json_begin_array(w);
-        for (size_t i = 0; i < n; i++)
-                json_put_string(w, v[i]);
-        json_end_array(w);
-}
-
 void image_defaults_write(struct json_writer *w, const struct image_defaults *d)
 {
         json_begin_object(w);
-        write_strv(w, "env", d->env, d->n_env);
-        write_strv(w, "entrypoint", d->entrypoint, d->n_entrypoint);
-        write_strv(w, "cmd", d->cmd, d->n_cmd);
+        json_kv_strv(w, "env", d->env, d->n_env);
+        json_kv_strv(w, "entrypoint", d->entrypoint, d->n_entrypoint);
+        json_kv_strv(w, "cmd", d->cmd, d->n_cmd);
         json_kv_string(w, "working_dir", d->working_dir);
         json_kv_string(w, "user", d->user);
         json_end_object(w);

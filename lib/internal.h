@@ -21,6 +21,21 @@
 #define SANDBOX_MIN_DISK        (64ULL << 20)
 #define SANDBOX_MAX_DISK        (16ULL << 40)
 
+/* The network settings of a sandbox, checked, with rules and ports in
+ * their canonical text (what config.json records). */
+struct sandbox_net {
+        bool enabled;
+        char *profile;      /* NULL: "public" */
+        int default_egress; /* MSB_NET_DEFAULT, MSB_NET_DENY, MSB_NET_ALLOW */
+        char **rules;
+        size_t n_rules;
+        char **dns;
+        size_t n_dns;
+        char **ports;
+        size_t n_ports;
+        uint32_t max_connections; /* 0: the gateway's default */
+};
+
 struct msb_sandbox_config {
         char *image;
         char *name; /* NULL: generated */
@@ -37,6 +52,7 @@ struct msb_sandbox_config {
         const msb_pull_options *pull; /* borrowed; NULL: defaults */
         char **labels;                /* "KEY=VALUE", n_labels entries */
         size_t n_labels;
+        struct sandbox_net net;
 };
 
 struct msb_exec_config {

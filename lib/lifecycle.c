@@ -377,6 +377,42 @@ static void kv_time(struct json_writer *w, const char *key, int64_t ms)
                 json_kv_string(w, key, NULL);
 }
 
+/* What only the running supervisor knows: its network (addresses and
+ * counters). Nothing is written when it does not answer. */
+static void inspect_live(struct json_writer *w, const struct sandbox_paths *p)
+{
+        _cleanup_free_ char *answer = NULL;
+        const struct json_value *root, *net;
+        struct json_writer part;
+        struct json_doc *doc;
+        char *text;
+
+        if (control_call(p->run_dir, "{\"op\":\"status\"}", 5000, &answer) < 0 ||
+            json_parse(answer, strlen(answer), &doc, &root) < 0)
+                return;
+        net = json_get(root, "network");
+        if (net && net->type == JSON_OBJECT) {
+                /* re-serialise: the answer came from another process */
+                json_writer_init(&part);
+                json_begin_object(&part);
+                for (size_t i = 0; i < net->c.count; i++) {
+                        const struct json_value *v = &net->c.items[i];
+                        if (v->type == JSON_NUMBER && v->num.is_int)
+                                json_kv_int(&part, net->c.keys[i], v->num.i);
+                        else if (v->type == JSON_STRING)
+                                json_kv_string(&part, net->c.keys[i], v->str.s);
+                }
+                json_end_object(&part);
+                text = json_writer_steal(&part);
+                if (text) {
+                        json_key(w, "network");
+                        json_put_raw(w, text);
+                        free(text);
+                }
+        }
+        json_doc_free(doc);
+}
+
 int msb_sandbox_inspect(const char *name, char **ret_json)
 {
         msb_sandbox_info *info = NULL;
@@ -430,6 +466,8 @@ int msb_sandbox_inspect(const char *name, char **ret_json)
         }
         json_key(&w, "config");
         json_put_raw(&w, rec.config);
+        if (streq(info->status, "running"))
+                inspect_live(&w, &p);
         json_key(&w, "paths");
         json_begin_object(&w);
         json_kv_string(&w, "dir", p.dir);

@@ -257,6 +257,23 @@ static int resolve_image(const msb_sandbox_config *cfg, const char *dir, bool bu
         return 0;
 }
 
+/* The "network" object of config.json (docs/supervisor.md). */
+static void network_write(struct json_writer *w, const struct sandbox_net *n)
+{
+        json_begin_object(w);
+        json_kv_bool(w, "enabled", n->enabled);
+        json_kv_string(w, "profile", n->profile);
+        json_kv_string(w, "default_egress",
+                       n->default_egress == MSB_NET_ALLOW  ? "allow"
+                       : n->default_egress == MSB_NET_DENY ? "deny"
+                                                           : NULL);
+        json_kv_strv(w, "rules", n->rules, n->n_rules);
+        json_kv_strv(w, "dns", n->dns, n->n_dns);
+        json_kv_strv(w, "ports", n->ports, n->n_ports);
+        json_kv_uint(w, "max_connections", n->max_connections);
+        json_end_object(w);
+}
+
 /* config.json (docs/supervisor.md), also stored in the record. */
 static char *config_json(const msb_sandbox_config *cfg, const char *name,
                          const struct resolved_image *ri, const char *upper)
@@ -280,6 +297,8 @@ static char *config_json(const msb_sandbox_config *cfg, const char *name,
         json_kv_bool(&w, "ephemeral", cfg->ephemeral);
         json_key(&w, "image_config");
         image_defaults_write(&w, &ri->defaults);
+        json_key(&w, "network");
+        network_write(&w, &cfg->net);
         json_key(&w, "labels");
         json_begin_object(&w);
         for (size_t i = 0; i < cfg->n_labels; i++) {

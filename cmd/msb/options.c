@@ -38,6 +38,13 @@ enum opt_id {
         O_DETACH,
         O_PULL,
         O_ENTRYPOINT,
+        O_NET,
+        O_NET_RULE,
+        O_NO_NET,
+        O_NET_DEFAULT_EGRESS,
+        O_DNS,
+        O_PORT,
+        O_MAX_CONNECTIONS,
         O_QUIET,
         O_HELP,
 };
@@ -81,6 +88,19 @@ static const struct cli_option options[] = {
          "Stop DURATION after each start"},
         {O_REPLACE, "replace", 0, NULL, SCOPE_SANDBOX,
          "Remove an existing sandbox of the same name first"},
+        {O_PORT, "port", 'p', "[BIND:]HOST:GUEST[/udp]", SCOPE_SANDBOX,
+         "Publish a guest port on the host (bind 127.0.0.1 by default)"},
+        {O_NET, "net", 0, "PROFILE", SCOPE_SANDBOX,
+         "Network profile: public (default), none, all, or e.g. public,private,host"},
+        {O_NET_RULE, "net-rule", 0, "RULE", SCOPE_SANDBOX,
+         "allow|deny[:egress|ingress]@TARGET[:PROTO[:PORTS]] (repeatable)"},
+        {O_NET_DEFAULT_EGRESS, "net-default-egress", 0, "allow|deny", SCOPE_SANDBOX,
+         "What flows no rule matches get"},
+        {O_NO_NET, "no-net", 0, NULL, SCOPE_SANDBOX, "No network interface at all"},
+        {O_DNS, "dns-nameserver", 0, "IP[:PORT]", SCOPE_SANDBOX,
+         "Resolver for the sandbox's DNS (default: the host's)"},
+        {O_MAX_CONNECTIONS, "max-connections", 0, "N", SCOPE_SANDBOX,
+         "Concurrent TCP connections (default 256)"},
         {O_ACCEL, "accel", 0, "auto|kvm|tcg", SCOPE_SANDBOX,
          "Accelerator (default: auto, or $MSB_ACCEL)"},
         {O_BOOT_TIMEOUT, "boot-timeout", 0, "DURATION", SCOPE_SANDBOX,
@@ -121,6 +141,17 @@ static int set_env(msb_exec_config *cfg, const char *arg)
                 return 0; /* like docker: an unset variable is left out */
         kv = strdup_printf("%s=%s", arg, value);
         return kv ? msb_exec_config_add_env(cfg, kv) : -1;
+}
+
+/* Appends arg to a fixed-size list of option values. */
+static int push(const char **list, size_t *n, const char *arg, const char *opt)
+{
+        if (*n >= CLI_MAX_REPEAT) {
+                cli_error("too many %s options (at most %d)", opt, CLI_MAX_REPEAT);
+                return -1;
+        }
+        list[(*n)++] = arg;
+        return 0;
 }
 
 /* Applies one option; -1 after printing an error. */
@@ -208,6 +239,40 @@ static int apply(struct cli_parsed *p, int id, const char *arg)
         case O_DETACH:
                 p->detach = true;
                 break;
+        case O_NET:
+                p->net.profile = arg;
+                p->net_set = true;
+                break;
+        case O_NET_RULE:
+                r = push(p->net_rules, &p->net.n_rules, arg, "--net-rule");
+                p->net_set = true;
+                break;
+        case O_NO_NET:
+                p->net.enabled = 0;
+                p->net_set = true;
+                break;
+        case O_NET_DEFAULT_EGRESS:
+                if (!streq(arg, "allow") && !streq(arg, "deny")) {
+                        cli_error("--net-default-egress takes allow or deny, not '%s'", arg);
+                        return -1;
+                }
+                p->net.default_egress = streq(arg, "allow") ? MSB_NET_ALLOW : MSB_NET_DENY;
+                p->net_set = true;
+                break;
+        case O_DNS:
+                r = push(p->net_dns, &p->net.n_dns_nameservers, arg, "--dns-nameserver");
+                p->net_set = true;
+                break;
+        case O_PORT:
+                r = push(p->net_ports, &p->net.n_ports, arg, "--port");
+                p->net_set = true;
+                break;
+        case O_MAX_CONNECTIONS:
+                if (cli_parse_uint("--max-connections", arg, 1, 1u << 20, &n) < 0)
+                        return -1;
+                p->net.max_connections = n;
+                p->net_set = true;
+                break;
         case O_ENTRYPOINT:
                 r = msb_exec_config_set_entrypoint(p->ex, arg);
                 break;
@@ -228,7 +293,8 @@ static int apply(struct cli_parsed *p, int id, const char *arg)
                 break;
         }
         if (r < 0) {
-                cli_api_error();
+                if (id != O_NET_RULE && id != O_DNS && id != O_PORT)
+                        cli_api_error();
                 return -1;
         }
         return 0;
@@ -261,6 +327,10 @@ int cli_parse(int argc, char **argv, unsigned scope, const char *command, void (
                                 shortopts[ns++] = ':';
                 }
         }
+        msb_network_init(&p->net);
+        p->net.rules = p->net_rules;
+        p->net.dns_nameservers = p->net_dns;
+        p->net.ports = p->net_ports;
         optind = 0;
         while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
                 int id = c;
@@ -278,6 +348,10 @@ int cli_parse(int argc, char **argv, unsigned scope, const char *command, void (
                 }
                 if (apply(p, id, optarg) < 0)
                         return -1;
+        }
+        if (p->net_set && msb_sandbox_config_set_network(p->sb, &p->net) < 0) {
+                cli_api_error();
+                return -1;
         }
         return optind;
 }

@@ -16,6 +16,8 @@
 
 struct cli_pull_ui;
 
+#define CLI_MAX_REPEAT 256 /* values of one repeatable option */
+
 struct cli_parsed {
         msb_sandbox_config *sb;
         msb_exec_config *ex;
@@ -25,6 +27,11 @@ struct cli_parsed {
         const char *timeout_text; /* --timeout as typed, for messages */
         bool tty, interactive, detach;
         bool has_command;
+        msb_network net; /* points into the arrays below */
+        bool net_set;
+        const char *net_rules[CLI_MAX_REPEAT];
+        const char *net_dns[CLI_MAX_REPEAT];
+        const char *net_ports[CLI_MAX_REPEAT];
 };
 
 /* Parses the options of scope into p (configs allocated here; free with

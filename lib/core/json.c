@@ -354,6 +354,15 @@ void json_kv_bool(struct json_writer *w, const char *key, bool v)
         json_put_bool(w, v);
 }
 
+void json_kv_strv(struct json_writer *w, const char *key, char *const *v, size_t n)
+{
+        json_key(w, key);
+        json_begin_array(w);
+        for (size_t i = 0; i < n; i++)
+                json_put_string(w, v[i]);
+        json_end_array(w);
+}
+
 /* ---- parser ---- */
 
 #define ARENA_BLOCK (64u * 1024)

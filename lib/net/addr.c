@@ -181,3 +181,47 @@ bool net_hostaddrs_monitor_drain(int fd)
         }
         return changed;
 }
+
+int net_nameserver_parse(const char *text, struct sockaddr_in6 *ret)
+{
+        struct sockaddr_in6 s = {.sin6_family = AF_INET6, .sin6_port = htons(53)};
+        char addr[INET6_ADDRSTRLEN];
+        const char *port = NULL, *end;
+        struct in_addr v4;
+        uint64_t p;
+
+        if (!text || !*text)
+                return -EINVAL;
+        if (text[0] == '[') {
+                end = strchr(text, ']');
+                if (!end || (end[1] != '\0' && end[1] != ':'))
+                        return -EINVAL;
+                if (end[1] == ':')
+                        port = end + 2;
+                text++;
+        } else {
+                end = strchr(text, ':');
+                /* one colon: IPv4:PORT; more: a bare IPv6 address */
+                if (end && strchr(end + 1, ':'))
+                        end = text + strlen(text);
+                else if (end)
+                        port = end + 1;
+                else
+                        end = text + strlen(text);
+        }
+        if ((size_t)(end - text) >= sizeof(addr))
+                return -EINVAL;
+        memcpy(addr, text, (size_t)(end - text));
+        addr[end - text] = '\0';
+        if (inet_pton(AF_INET, addr, &v4) == 1)
+                net_addr_from_v4(&s.sin6_addr, &v4);
+        else if (inet_pton(AF_INET6, addr, &s.sin6_addr) != 1)
+                return -EINVAL;
+        if (port) {
+                if (parse_u64(port, &p) < 0 || p == 0 || p > 65535)
+                        return -EINVAL;
+                s.sin6_port = htons((uint16_t)p);
+        }
+        *ret = s;
+        return 0;
+}

@@ -82,6 +82,7 @@ enum {
         TCP_F_INBOUND = 1u << 7,  /* opened from a published port */
         TCP_F_WANT_OUT = 1u << 8, /* the guest has data the host socket could not take */
         TCP_F_ACK_NOW = 1u << 9,  /* send an ACK even if nothing advanced */
+        TCP_F_DROPPED = 1u << 10, /* guest data was dropped: the host socket was full */
 };
 
 struct tcp_flow {

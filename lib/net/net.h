@@ -173,6 +173,11 @@ int net_port_format(const struct net_port *p, char *buf, size_t size);
 
 /* Default pools (docs/network.md says why these): the sandbox with slot N
  * gets the N-th /30 of the IPv4 pool and the N-th /64 of the IPv6 pool. */
+/* A DNS server: "IPv4", "IPv4:PORT", "IPv6" or "[IPv6]:PORT" (port 53 when
+ * absent), as an IPv6 socket address (IPv4 mapped). 0 or -EINVAL. */
+struct sockaddr_in6;
+int net_nameserver_parse(const char *text, struct sockaddr_in6 *ret);
+
 #define NET_POOL4_DEFAULT "10.115.0.0/16"
 #define NET_POOL6_DEFAULT "fd6d:7362:0::/48"
 #define NET_MTU_DEFAULT   65520u

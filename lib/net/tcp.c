@@ -645,6 +645,7 @@ static void take_data(struct net_gw *gw, uint32_t idx, const struct net_pkt *k)
                 if ((size_t)n < len - off) {
                         /* The rest is dropped; the guest resends it once the
                          * window we announce on EPOLLOUT lets it. */
+                        t->flags |= TCP_F_DROPPED;
                         want_space(gw, idx);
                         ack_due(gw, idx, true);
                         return;
@@ -821,7 +822,19 @@ void net_tcp_event(struct net_gw *gw, uint32_t idx, uint32_t events)
         if ((events & EPOLLOUT) && (t->flags & TCP_F_WANT_OUT)) {
                 t->flags &= (uint16_t)~TCP_F_WANT_OUT;
                 net_flow_set_events(gw, idx, EPOLLIN | EPOLLRDHUP | EPOLLET);
-                ack_due(gw, idx, true); /* window update */
+                if (t->flags & TCP_F_DROPPED) {
+                        /* The guest sent data we dropped and now waits for its
+                         * retransmission timer, which backs off each time the
+                         * resent data meets a full socket again (seconds, then
+                         * minutes). A window update plus three duplicate ACKs
+                         * makes it fast-retransmit at once instead. */
+                        t->flags &= (uint16_t)~TCP_F_DROPPED;
+                        t->last_win = window_field(f, false);
+                        for (int i = 0; i < 4; i++)
+                                dup_ack(gw, idx);
+                } else {
+                        ack_due(gw, idx, true); /* window update */
+                }
         }
         if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
                 push(gw, idx, 0);

@@ -104,6 +104,10 @@ int ctlmsg_format_status(const struct ctlmsg_status *s, char **ret)
         json_kv_uint(&w, "clients", s->clients);
         json_kv_uint(&w, "sessions", s->sessions);
         json_kv_string(&w, "accel", s->accel);
+        if (s->network) {
+                json_key(&w, "network");
+                json_put_raw(&w, s->network);
+        }
         return finish(&w, ret);
 }
 

@@ -42,6 +42,7 @@ struct ctlmsg_status {
         size_t clients;
         size_t sessions;
         const char *accel;
+        const char *network; /* a JSON object (addresses, counters), or NULL */
 };
 
 /* Answer lines, newline included, to free(). 0 or -ENOMEM. */

@@ -23,6 +23,7 @@ enum ev_kind {
         EV_SIGNAL,         /* the signalfd */
         EV_TIMER,          /* the timerfd of every deadline */
         EV_PARENT,         /* --parent-fd */
+        EV_NET,            /* the network gateway's own epoll fd */
 };
 
 #define EV_GEN_MASK 0xffffffu

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "lib/core/json.h"
@@ -108,6 +109,95 @@ static int parse_field(const struct field *f, const struct json_value *v, struct
         return -EINVAL;
 }
 
+/* Each string of the array key through parse into n elements of size
+ * bytes at *ret. */
+static int parse_array(const struct json_value *net, const char *key, size_t elem, size_t max,
+                       int (*parse)(const char *text, void *out), void **ret, size_t *ret_n,
+                       char *errmsg, size_t errmsg_size)
+{
+        const struct json_value *arr = json_get(net, key);
+        size_t n = json_count(arr);
+        uint8_t *v;
+
+        *ret = NULL;
+        *ret_n = 0;
+        if (!arr || arr->type == JSON_NULL || n == 0)
+                return 0;
+        if (arr->type != JSON_ARRAY || n > max)
+                return bad(errmsg, errmsg_size, "network.%s must be an array of at most %zu", key,
+                           max);
+        v = calloc(n, elem);
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const char *text = json_string(json_at(arr, i), NULL);
+                if (!text || parse(text, v + i * elem) < 0) {
+                        free(v);
+                        return bad(errmsg, errmsg_size, "network.%s[%zu] is invalid", key, i);
+                }
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+static int parse_port(const char *text, void *out)
+{
+        return net_port_parse(text, out);
+}
+
+static int parse_nameserver(const char *text, void *out)
+{
+        return net_nameserver_parse(text, out);
+}
+
+static int parse_rule(const char *text, void *out)
+{
+        return net_policy_parse_rule(text, out);
+}
+
+/* "network": absent means enabled with the public profile. */
+static int parse_network(const struct json_value *net, struct sbconfig_net *n, char *errmsg,
+                         size_t errmsg_size)
+{
+        const char *profile = json_string(json_get(net, "profile"), "public");
+        const char *egress = json_string(json_get(net, "default_egress"), NULL);
+        struct net_rule *rules = NULL;
+        size_t n_rules = 0;
+        int r;
+
+        n->enabled = json_bool(json_get(net, "enabled"), true);
+        if (net && net->type != JSON_OBJECT && net->type != JSON_NULL)
+                return bad(errmsg, errmsg_size, "network must be an object");
+        if (net_policy_from_profile(profile, &n->policy) < 0)
+                return bad(errmsg, errmsg_size, "network.profile '%s' is unknown", profile);
+        if (egress) {
+                if (!streq(egress, "allow") && !streq(egress, "deny"))
+                        return bad(errmsg, errmsg_size,
+                                   "network.default_egress must be allow or deny");
+                n->policy.default_egress = streq(egress, "allow") ? NET_ALLOW : NET_DENY;
+        }
+        r = parse_array(net, "rules", sizeof(struct net_rule), NET_POLICY_MAX_RULES, parse_rule,
+                        (void **)&rules, &n_rules, errmsg, errmsg_size);
+        for (size_t i = 0; r >= 0 && i < n_rules; i++)
+                r = net_policy_add_rule(&n->policy, &rules[i]);
+        free(rules);
+        if (r >= 0)
+                r = parse_array(net, "ports", sizeof(struct net_port), 256, parse_port,
+                                (void **)&n->ports, &n->n_ports, errmsg, errmsg_size);
+        if (r >= 0)
+                r = parse_array(net, "dns", sizeof(struct sockaddr_in6), 16, parse_nameserver,
+                                (void **)&n->dns, &n->n_dns, errmsg, errmsg_size);
+        if (r >= 0) {
+                int64_t m = json_int(json_get(net, "max_connections"), 0, 1 << 20, -1);
+                if (json_get(net, "max_connections") && m < 0)
+                        return bad(errmsg, errmsg_size,
+                                   "network.max_connections must be an integer up to 1048576");
+                n->max_connections = m < 0 ? 0 : (uint32_t)m;
+        }
+        return r;
+}
+
 int sbconfig_parse(const char *text, size_t len, struct sbconfig *ret, char *errmsg,
                    size_t errmsg_size)
 {
@@ -149,9 +239,12 @@ int sbconfig_parse(const char *text, size_t len, struct sbconfig *ret, char *err
                         goto out;
                 }
                 c.accel = strdup(a);
-                if (!c.accel)
+                if (!c.accel) {
                         r = -ENOMEM;
+                        goto out;
+                }
         }
+        r = parse_network(json_get(root, "network"), &c.net, errmsg, errmsg_size);
 out:
         json_doc_free(doc);
         if (r < 0) {
@@ -169,5 +262,8 @@ void sbconfig_clear(struct sbconfig *c)
         free(c->base_disk);
         free(c->upper_disk);
         free(c->accel);
+        net_policy_done(&c->net.policy);
+        free(c->net.ports);
+        free(c->net.dns);
         *c = (struct sbconfig){0};
 }

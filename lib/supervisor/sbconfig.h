@@ -12,9 +12,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/net/net.h"
+
 #define SBCONFIG_VERSION    1
 #define SBCONFIG_MAX_BYTES  (1u << 20) /* the file is refused past this size */
 #define SBCONFIG_DEF_MEMORY 512u
+
+/* The "network" object, parsed into what the gateway takes. */
+struct sbconfig_net {
+        bool enabled; /* false: no NIC */
+        struct net_policy policy;
+        struct net_port *ports;
+        size_t n_ports;
+        struct sockaddr_in6 *dns; /* none: the host's resolvers */
+        size_t n_dns;
+        uint32_t max_connections; /* 0: the gateway's default */
+};
 
 struct sbconfig {
         char *name;
@@ -28,6 +41,7 @@ struct sbconfig {
         uint64_t idle_timeout_ms; /* 0: never */
         uint64_t max_duration_ms; /* 0: unlimited */
         bool ephemeral;
+        struct sbconfig_net net;
 };
 
 /* Parses the text of config.json into ret (free with sbconfig_clear). 0, or

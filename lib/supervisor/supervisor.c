@@ -29,6 +29,7 @@
  */
 #include "supervisor.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -49,6 +50,7 @@
 #include "ctlmsg.h"
 #include "event.h"
 #include "jsonlog.h"
+#include "network.h"
 #include "lib/readyline.h"
 #include "relay.h"
 #include "sbconfig.h"
@@ -106,6 +108,7 @@ struct sv {
         int vm_status;
         bool vm_killed; /* by the stop deadline */
         struct relay *relay;
+        struct sv_net *net; /* NULL: no network */
 
         enum state state;
         uint64_t boot_timeout_ms;
@@ -193,7 +196,11 @@ static void kernel_log_hint(const struct sv *sv, char *buf, size_t size)
         if (n <= 0)
                 return;
         log[n] = '\0';
-        panic = strstr(log, "Kernel panic");
+        /* The agent's own explanation of a failed boot, else a panic, else
+         * the last line. */
+        panic = strstr(log, "msb-agentd: ");
+        if (!panic)
+                panic = strstr(log, "Kernel panic");
         if (panic) {
                 line = panic;
         } else {
@@ -208,15 +215,16 @@ static void kernel_log_hint(const struct sv *sv, char *buf, size_t size)
                         *p = '?';
 }
 
-/* Why the VM died, in one line: a kernel panic, else what QEMU said last,
- * else the last line of the kernel log. */
+/* Why the VM died, in one line: the agent's fatal error or a kernel panic,
+ * else what QEMU said last, else the last line of the kernel log. */
 static void vm_death_hint(struct sv *sv, char *buf, size_t size)
 {
         _cleanup_free_ char *qemu_said = NULL;
         char *line;
 
         kernel_log_hint(sv, buf, size);
-        if (strstr(buf, "Kernel panic") || vm_stderr_tail(sv->vm, &qemu_said) < 0)
+        if (strstr(buf, "Kernel panic") || strstr(buf, "msb-agentd: ") ||
+            vm_stderr_tail(sv->vm, &qemu_said) < 0)
                 return;
         line = strrchr(qemu_said, '\n');
         line = line ? line + 1 : qemu_said;
@@ -428,6 +436,48 @@ static int check_disks(struct sv *sv)
         return 0;
 }
 
+/* The guest's hostname: the sandbox name with what a hostname cannot hold
+ * (a sandbox name may have '_') turned into '-', cut to 63 characters. */
+static void hostname_from_name(const char *name, char *buf, size_t size)
+{
+        size_t i;
+
+        for (i = 0; name[i] && i + 1 < size; i++) {
+                unsigned char c = (unsigned char)name[i];
+                buf[i] = isalnum(c) || c == '-' || c == '.' ? (char)c : '-';
+        }
+        buf[i] = '\0';
+}
+
+/* Sandbox slots for the address pool: 16384 /30s in 10.115.0.0/16. The
+ * guest's address is private to its own gateway, so slots may repeat. */
+#define NET_SLOT_MASK 0x3fffu
+
+/* A network denial becomes a system log line. */
+static void net_denied(const char *line, void *userdata)
+{
+        struct sv *sv = userdata;
+        struct json_writer w;
+
+        log_info("%s", line);
+        if (!event_begin(sv, &w, "network"))
+                return;
+        json_kv_string(&w, "message", line);
+        event_commit(sv, &w);
+}
+
+/* The network part of a status answer (JSON), or NULL. */
+static char *net_status(const struct sv *sv)
+{
+        struct json_writer w;
+
+        if (!sv->net)
+                return NULL;
+        json_writer_init(&w);
+        sv_net_write_status(sv->net, &w);
+        return json_writer_steal(&w);
+}
+
 /* QEMU with one end of a socketpair as the agent port; the relay takes the
  * other end. */
 static int start_vm(struct sv *sv)
@@ -435,7 +485,7 @@ static int start_vm(struct sv *sv)
         _cleanup_free_ char *qemu = NULL, *kernel = NULL, *initramfs = NULL;
         _cleanup_free_ char *cmdline = NULL, *console = NULL, *qemu_log = NULL;
         _cleanup_close_ int guest_fd = -1;
-        char vmerr[256] = "";
+        char vmerr[256] = "", hostname[64];
         struct timespec now;
         int sv_fds[2], r;
 
@@ -456,9 +506,18 @@ static int start_vm(struct sv *sv)
                             "initramfs not found: %s (run 'make', or set MSB_INITRAMFS)",
                             initramfs ? initramfs : "?");
 
+        if (sv->cfg.net.enabled) {
+                r = sv_net_new(&sv->cfg.net, (uint32_t)sv->sandbox_id & NET_SLOT_MASK, net_denied,
+                               sv, &sv->net, vmerr, sizeof(vmerr));
+                if (r < 0)
+                        return fail(sv, r == -EADDRINUSE ? READY_CONFLICT : READY_SYSTEM, r,
+                                    "sandbox '%s': %s", sv->args->name, vmerr);
+        }
         clock_gettime(CLOCK_REALTIME, &now);
-        cmdline = strdup_printf("msb.root=overlay msb.hostname=%s msb.time=%lld.%09ld",
-                                sv->args->name, (long long)now.tv_sec, now.tv_nsec);
+        hostname_from_name(sv->args->name, hostname, sizeof(hostname));
+        cmdline = strdup_printf("msb.root=overlay msb.hostname=%s msb.time=%lld.%09ld %s", hostname,
+                                (long long)now.tv_sec, now.tv_nsec,
+                                sv->net ? sv_net_boot_params(sv->net) : "");
         console = strdup_printf("%s/kernel.log", sv->logs);
         qemu_log = strdup_printf("%s/qemu.log", sv->logs);
         if (!cmdline || !console || !qemu_log)
@@ -490,11 +549,18 @@ static int start_vm(struct sv *sv)
                 .disks = {{.path = sv->cfg.base_disk, .read_only = true, .serial = "msb-base"},
                           {.path = sv->cfg.upper_disk, .read_only = false, .serial = "msb-upper"}},
                 .n_disks = sv->cfg.upper_disk ? 2 : 1,
+                .net = sv->net ? sv_net_nic(sv->net) : NULL,
         };
         r = vm_start(&vc, &sv->vm, vmerr, sizeof(vmerr));
         if (r < 0)
                 return fail(sv, r == -ENOENT ? READY_HOST_MISSING : READY_VM_FAILED, r,
                             "cannot start the VM: %s", *vmerr ? vmerr : strerror(-r));
+        if (sv->net) {
+                sv_net_nic_handed_over(sv->net);
+                r = watch(sv, sv_net_fd(sv->net), EV_NET, 0, 0);
+                if (r < 0)
+                        return fail(sv, READY_SYSTEM, r, "epoll: %s", strerror(-r));
+        }
         r = vm_pidfd(sv->vm);
         if (r < 0)
                 return fail(sv, READY_SYSTEM, r, "cannot watch QEMU: pidfd_open: %s", strerror(-r));
@@ -882,6 +948,7 @@ static void ctl_request(struct sv *sv, struct ctl_conn *c, const char *text, siz
         }
         switch (req.op) {
         case CTLMSG_STATUS: {
+                _cleanup_free_ char *network = net_status(sv);
                 struct ctlmsg_status s = {
                         .status = sv->state == ST_RUNNING ? "running" : "stopping",
                         .pid = getpid(),
@@ -890,6 +957,7 @@ static void ctl_request(struct sv *sv, struct ctl_conn *c, const char *text, siz
                         .clients = relay_n_clients(sv->relay),
                         .sessions = relay_n_sessions(sv->relay),
                         .accel = vm_accel_name(sv->accel),
+                        .network = network,
                 };
                 if (ctlmsg_format_status(&s, &line) < 0)
                         ctl_close(sv, c);
@@ -985,6 +1053,10 @@ static void dispatch(struct sv *sv, uint64_t ref, uint32_t events)
         case EV_CONTROL:
                 ctl_event(sv, ref);
                 break;
+        case EV_NET:
+                if (sv->net)
+                        sv_net_run(sv->net);
+                break;
         case EV_QEMU:
                 qemu_event(sv);
                 break;
@@ -1057,6 +1129,7 @@ static void remove_sandbox(struct sv *sv)
 static void release_run(struct sv *sv)
 {
         sv->vm = vm_free(sv->vm);
+        sv->net = sv_net_free(sv->net);
         sv->relay = relay_free(sv->relay);
         for (size_t i = 0; i < MAX_CONTROL; i++)
                 if (sv->ctl[i].fd >= 0)

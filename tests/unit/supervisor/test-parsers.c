@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,7 +148,11 @@ static void test_config(void **state)
                 " \"base_disk\": \"/abs/base.ext4\", \"upper_disk\": \"/abs/upper.ext4\",\n"
                 " \"memory_mib\": 256, \"cpus\": 2, \"accel\": \"tcg\", \"boot_timeout_ms\": 5,\n"
                 " \"idle_timeout_ms\": 6, \"max_duration_ms\": 7, \"ephemeral\": true,\n"
-                " \"labels\": {\"team\": \"a\"}, \"root_disk_bytes\": 4096, \"future\": [null]}";
+                " \"labels\": {\"team\": \"a\"}, \"root_disk_bytes\": 4096, \"future\": [null],\n"
+                " \"network\": {\"enabled\": true, \"profile\": \"public,host\",\n"
+                "  \"default_egress\": \"deny\", \"rules\": [\"allow@10.0.0.0/8:tcp:5432\"],\n"
+                "  \"dns\": [\"1.1.1.1\", \"[::1]:5353\"], \"ports\": [\"8080:80\"],\n"
+                "  \"max_connections\": 32}}";
         static const char minimal[] = "{\"version\": 1, \"name\": \"x\", \"image\": \"base\", "
                                       "\"base_disk\": \"/b\", \"upper_disk\": null, "
                                       "\"accel\": null}";
@@ -167,9 +172,21 @@ static void test_config(void **state)
         assert_int_equal(c.idle_timeout_ms, 6);
         assert_int_equal(c.max_duration_ms, 7);
         assert_true(c.ephemeral);
+        assert_true(c.net.enabled);
+        assert_int_equal(c.net.policy.default_egress, NET_DENY);
+        assert_true(c.net.policy.n_rules >= 1); /* the profile's rules, then ours */
+        assert_int_equal(c.net.policy.rules[c.net.policy.n_rules - 1].port_lo, 5432);
+        assert_int_equal(c.net.n_dns, 2);
+        assert_int_equal(ntohs(c.net.dns[1].sin6_port), 5353);
+        assert_int_equal(c.net.n_ports, 1);
+        assert_int_equal(c.net.ports[0].host_port, 8080);
+        assert_int_equal(c.net.ports[0].guest_port, 80);
+        assert_int_equal(c.net.max_connections, 32);
         sbconfig_clear(&c);
 
         assert_int_equal(config(minimal, &c, msg), 0);
+        assert_true(c.net.enabled); /* no "network": the public profile */
+        assert_int_equal(c.net.n_ports, 0);
         assert_null(c.upper_disk);
         assert_null(c.accel);
         assert_int_equal(c.memory_mib, SBCONFIG_DEF_MEMORY);
@@ -212,6 +229,18 @@ static void test_config_bad(void **state)
                 {"{\"version\":1,\"name\":\"x\",\"image\":\"i\",\"base_disk\":\"/b\","
                  "\"accel\":\"hvf\"}",
                  "accel must be auto, kvm or tcg"},
+                {"{\"version\":1,\"name\":\"x\",\"image\":\"i\",\"base_disk\":\"/b\","
+                 "\"network\":{\"profile\":\"everything\"}}",
+                 "network.profile"},
+                {"{\"version\":1,\"name\":\"x\",\"image\":\"i\",\"base_disk\":\"/b\","
+                 "\"network\":{\"rules\":[\"maybe@host\"]}}",
+                 "network.rules[0]"},
+                {"{\"version\":1,\"name\":\"x\",\"image\":\"i\",\"base_disk\":\"/b\","
+                 "\"network\":{\"ports\":[\"1:2:3:4\"]}}",
+                 "network.ports[0]"},
+                {"{\"version\":1,\"name\":\"x\",\"image\":\"i\",\"base_disk\":\"/b\","
+                 "\"network\":{\"default_egress\":\"maybe\"}}",
+                 "default_egress"},
         };
         struct sbconfig c = {0};
         char msg[256];

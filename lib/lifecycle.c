@@ -444,6 +444,7 @@ int msb_sandbox_inspect(const char *name, char **ret_json)
         json_begin_object(&w);
         json_kv_string(&w, "name", info->name);
         json_kv_string(&w, "image", info->image);
+        json_kv_string(&w, "image_ref", rec.image); /* pinned: name@sha256:... */
         json_kv_string(&w, "status", info->status);
         json_kv_bool(&w, "ephemeral", info->ephemeral);
         kv_time(&w, "created_at", info->created_at);

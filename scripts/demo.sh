@@ -27,4 +27,17 @@ set +e
 echo "(exit code $?: msb exits with the command's code)"
 set -e
 
+say "\$ msb create --name demo base; msb exec demo ...; msb stop demo; msb start demo"
+"$msb" rm -f demo >/dev/null 2>&1 || true
+t0=$(ms)
+"$msb" create -q --name demo base >/dev/null
+"$msb" exec demo -- sh -c 'echo "written before stop" > /root/note'
+"$msb" stop -q demo
+"$msb" start -q demo
+"$msb" exec demo -- cat /root/note
+"$msb" ls
+"$msb" rm -f -q demo
+t1=$(ms)
+echo "(a sandbox that outlives its commands, its disk kept across stop/start: $((t1 - t0)) ms)"
+
 say "Try it yourself:  $msb run -t base"

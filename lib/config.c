@@ -16,7 +16,7 @@
 #include "lib/core/util.h"
 #include "lib/net/net.h"
 
-bool sandbox_name_is_valid(const char *name)
+static bool sandbox_name_is_valid(const char *name)
 {
         size_t n = strlen(name);
 
@@ -28,6 +28,16 @@ bool sandbox_name_is_valid(const char *name)
                         return false;
         }
         return true;
+}
+
+int sandbox_name_check(const char *name)
+{
+        if (!name || !sandbox_name_is_valid(name))
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
+                                 "invalid sandbox name '%s': use 1-128 of [A-Za-z0-9_.-], "
+                                 "starting with a letter or digit",
+                                 name ? name : "");
+        return 0;
 }
 
 static int replace_string(char **field, const char *value)
@@ -101,12 +111,9 @@ int msb_sandbox_config_set_image(msb_sandbox_config *cfg, const char *image)
 
 int msb_sandbox_config_set_name(msb_sandbox_config *cfg, const char *name)
 {
-        if (!name || !sandbox_name_is_valid(name))
-                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL,
-                                 "invalid sandbox name '%s': use 1-128 of [A-Za-z0-9_.-], "
-                                 "starting with a letter or digit",
-                                 name ? name : "");
-        return replace_string(&cfg->name, name);
+        int r = sandbox_name_check(name);
+
+        return r < 0 ? r : replace_string(&cfg->name, name);
 }
 
 int msb_sandbox_config_set_memory_mib(msb_sandbox_config *cfg, uint32_t mib)

@@ -73,8 +73,9 @@ struct msb_exec_config {
         char *entrypoint; /* NULL: the image's */
 };
 
-/* True when name is 1-128 of [A-Za-z0-9_.-] and starts with a letter or digit. */
-bool sandbox_name_is_valid(const char *name);
+/* 0 when name is 1-128 of [A-Za-z0-9_.-] starting with a letter or digit;
+ * otherwise the API error set and -EINVAL. */
+int sandbox_name_check(const char *name);
 
 struct chan;
 /* The agent channel of a sandbox (exec.c sends and receives through it). */

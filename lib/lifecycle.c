@@ -96,15 +96,9 @@ static int with_sandbox(const char *name,
         struct store *st;
         int op_fd = -1, r;
 
-        if (!name || !sandbox_name_is_valid(name))
-                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL, "invalid sandbox name '%s'",
-                                 name ? name : "");
-        r = state_open(&st);
+        r = state_open_get(name, &st, &rec);
         if (r < 0)
                 return r;
-        r = state_get(st, name, &rec);
-        if (r < 0)
-                goto out;
         store_sandbox_clear(&rec);
         r = sandbox_paths_init(name, &p);
         if (r < 0)
@@ -344,17 +338,9 @@ int msb_sandbox_get_info(const char *name, msb_sandbox_info **ret)
         struct store *st;
         int r;
 
-        if (!name || !sandbox_name_is_valid(name))
-                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL, "invalid sandbox name '%s'",
-                                 name ? name : "");
-        r = state_open(&st);
+        r = state_open_get(name, &st, &rec);
         if (r < 0)
                 return r;
-        r = state_get(st, name, &rec);
-        if (r < 0) {
-                store_close(st);
-                return r;
-        }
         info = calloc(1, sizeof(*info));
         r = info ? info_fill(st, &rec, info) : -ENOMEM;
         store_sandbox_clear(&rec);

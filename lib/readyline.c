@@ -7,6 +7,7 @@
  */
 #include "readyline.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +23,14 @@ static int format(const struct readyline *rl, int room, char **ret, size_t *ret_
         char buf[sizeof(rl->message)];
         char *text;
 
+        assert(room >= 0 && (size_t)room < sizeof(buf));
+
         json_writer_init(&w);
         json_begin_object(&w);
         json_kv_bool(&w, "ok", rl->ok);
         if (rl->ok) {
                 json_kv_string(&w, "accel", rl->accel);
-                snprintf(buf, sizeof(buf), "%.*s", room, rl->notice);
+                copy_utf8(buf, (size_t)room + 1, rl->notice);
                 json_kv_string(&w, "notice", buf);
                 json_kv_uint(&w, "start_ns", rl->start_ns);
                 json_kv_uint(&w, "guest_boot_ns", rl->guest_boot_ns);
@@ -36,7 +39,7 @@ static int format(const struct readyline *rl, int room, char **ret, size_t *ret_
                 json_kv_int(&w, "qemu_pid", rl->qemu_pid);
         } else {
                 json_kv_string(&w, "kind", rl->kind);
-                snprintf(buf, sizeof(buf), "%.*s", room, rl->message);
+                copy_utf8(buf, (size_t)room + 1, rl->message);
                 json_kv_string(&w, "message", buf);
         }
         json_end_object(&w);
@@ -55,9 +58,8 @@ int readyline_format(const struct readyline *rl, char **ret)
         int r;
 
         /* Escapes can make a text up to six times longer: cut it until the
-         * line fits (a cut may split a UTF-8 character, which the writer
-         * then escapes). */
-        for (int room = (int)sizeof(rl->message);; room /= 2) {
+         * line fits (cuts fall between UTF-8 characters). */
+        for (int room = (int)sizeof(rl->message) - 1;; room /= 2) {
                 free(text);
                 r = format(rl, room, &text, &len);
                 if (r < 0)
@@ -78,7 +80,7 @@ int readyline_format(const struct readyline *rl, char **ret)
 
 static void copy_text(char *dst, size_t size, const struct json_value *v)
 {
-        snprintf(dst, size, "%s", json_string(v, ""));
+        copy_utf8(dst, size, json_string(v, ""));
 }
 
 int readyline_parse(const char *line, size_t len, struct readyline *ret)

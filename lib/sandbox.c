@@ -520,13 +520,9 @@ int msb_sandbox_open(const char *name, msb_sandbox **ret)
         struct store *st;
         int r;
 
-        if (!name || !sandbox_name_is_valid(name))
-                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL, "invalid sandbox name '%s'",
-                                 name ? name : "");
-        r = state_open(&st);
+        r = state_open_get(name, &st, &rec);
         if (r < 0)
                 return r;
-        r = state_get(st, name, &rec);
         store_close(st);
         if (r < 0)
                 return r;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "internal.h"
 #include "paths.h"
 #include "lib/core/unixsock.h"
 #include "lib/core/util.h"
@@ -145,6 +146,26 @@ int state_get(struct store *st, const char *name, struct store_sandbox *ret)
                 store_sandbox_clear(ret);
                 return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
         }
+        return 0;
+}
+
+int state_open_get(const char *name, struct store **ret_st, struct store_sandbox *ret)
+{
+        struct store *st;
+        int r;
+
+        r = sandbox_name_check(name);
+        if (r < 0)
+                return r;
+        r = state_open(&st);
+        if (r < 0)
+                return r;
+        r = state_get(st, name, ret);
+        if (r < 0) {
+                store_close(st);
+                return r;
+        }
+        *ret_st = st;
         return 0;
 }
 

@@ -36,6 +36,11 @@ int state_op_lock(const char *dir, int *ret_fd);
  * -ENOENT (with the API error set) when there is no such sandbox. */
 int state_get(struct store *st, const char *name, struct store_sandbox *ret);
 
+/* The start of every API call on a sandbox by name: checks the name, opens
+ * the store and reads the record (state_get). On success the caller owns
+ * both *ret_st and *ret; on failure neither is left open. */
+int state_open_get(const char *name, struct store **ret_st, struct store_sandbox *ret);
+
 /* Connects a stream socket to dir/sock (through /proc/self/fd, so long
  * paths work). 0 and *ret_fd, or -errno. */
 int state_connect(const char *dir, const char *sock, int *ret_fd);

@@ -26,7 +26,7 @@ static void run_usage(FILE *f)
         cli_print_options(f, SCOPE_SANDBOX | SCOPE_EXEC | SCOPE_RUN);
         fprintf(f, "\n"
                    "Exit status: the command's own; 126 cannot execute, 127 not found, 128+N\n"
-                   "killed by signal N, 124 timed out, 113-125 msb failed (docs/cli.md).\n"
+                   "killed by signal N, 124 timed out, 112-125 msb failed (docs/cli.md).\n"
                    "\n"
                    "Examples:\n"
                    "  msb run base -- uname -a\n"

@@ -61,16 +61,16 @@ struct cli_option {
 static const struct cli_option options[] = {
         {O_NAME, "name", 'n', "NAME", SCOPE_SANDBOX, "Name of the sandbox (default: generated)"},
         {O_DETACH, "detach", 'd', NULL, SCOPE_RUN,
-         "Keep the sandbox, start the command in the background, print the name"},
+         "Keep the sandbox; run COMMAND in the background"},
         {O_ENTRYPOINT, "entrypoint", 0, "CMD", SCOPE_RUN,
          "Run CMD instead of the image's Entrypoint"},
         {O_PULL, "pull", 0, "POLICY", SCOPE_SANDBOX,
-         "Pull the image: always, if-missing (default) or never"},
+         "When to pull: always, if-missing (default), never"},
         {O_ENV, "env", 'e', "KEY=VALUE", SCOPE_EXEC,
-         "Set an environment variable (KEY alone: copy it from here)"},
+         "Set a variable (KEY alone: copy it from here)"},
         {O_WORKDIR, "workdir", 'w', "DIR", SCOPE_EXEC, "Working directory inside the sandbox"},
         {O_USER, "user", 'u', "USER", SCOPE_EXEC, "Run as name, uid, uid:gid or name:group"},
-        {O_TTY, "tty", 't', NULL, SCOPE_EXEC, "Allocate a terminal (shells, interactive programs)"},
+        {O_TTY, "tty", 't', NULL, SCOPE_EXEC, "Allocate a terminal (shells, interactive use)"},
         {O_INTERACTIVE, "interactive", 'i', NULL, SCOPE_EXEC,
          "Forward stdin even when it is a terminal"},
         {O_TIMEOUT, "timeout", 0, "DURATION", SCOPE_EXEC,
@@ -83,22 +83,21 @@ static const struct cli_option options[] = {
          "Size of the writable root layer (default 4G)"},
         {O_LABEL, "label", 0, "KEY=VALUE", SCOPE_SANDBOX, "Attach a label (repeatable)"},
         {O_IDLE_TIMEOUT, "idle-timeout", 0, "DURATION", SCOPE_SANDBOX,
-         "Stop after DURATION with no client and no command"},
+         "Stop after DURATION with nothing running"},
         {O_MAX_DURATION, "max-duration", 0, "DURATION", SCOPE_SANDBOX,
          "Stop DURATION after each start"},
-        {O_REPLACE, "replace", 0, NULL, SCOPE_SANDBOX,
-         "Remove an existing sandbox of the same name first"},
+        {O_REPLACE, "replace", 0, NULL, SCOPE_SANDBOX, "Remove a sandbox of the same name first"},
         {O_PORT, "port", 'p', "[BIND:]HOST:GUEST[/udp]", SCOPE_SANDBOX,
-         "Publish a guest port on the host (bind 127.0.0.1 by default)"},
+         "Publish a guest port (bind 127.0.0.1 by default)"},
         {O_NET, "net", 0, "PROFILE", SCOPE_SANDBOX,
-         "Network profile: public (default), none, all, or e.g. public,private,host"},
+         "public (default), none, all, or e.g. public,host"},
         {O_NET_RULE, "net-rule", 0, "RULE", SCOPE_SANDBOX,
-         "allow|deny[:egress|ingress]@TARGET[:PROTO[:PORTS]] (repeatable)"},
+         "allow|deny[:egress|ingress]@TARGET[:PROTO[:PORT]]"},
         {O_NET_DEFAULT_EGRESS, "net-default-egress", 0, "allow|deny", SCOPE_SANDBOX,
          "What flows no rule matches get"},
         {O_NO_NET, "no-net", 0, NULL, SCOPE_SANDBOX, "No network interface at all"},
         {O_DNS, "dns-nameserver", 0, "IP[:PORT]", SCOPE_SANDBOX,
-         "Resolver for the sandbox's DNS (default: the host's)"},
+         "Upstream resolver (default: the host's)"},
         {O_MAX_CONNECTIONS, "max-connections", 0, "N", SCOPE_SANDBOX,
          "Concurrent TCP connections (default 256)"},
         {O_ACCEL, "accel", 0, "auto|kvm|tcg", SCOPE_SANDBOX,
@@ -119,8 +118,11 @@ void cli_print_options(FILE *f, unsigned scope)
 
                 if (!(o->scopes & scope))
                         continue;
-                snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->key ? "-" : "  ",
-                         o->key ? o->key : ' ', o->key ? ", " : "  ", o->name, o->arg ? " " : "",
+                char key[8] = "    ";
+
+                if (o->key)
+                        snprintf(key, sizeof(key), "-%c, ", o->key);
+                snprintf(left, sizeof(left), "%s--%s%s%s", key, o->name, o->arg ? " " : "",
                          o->arg ? o->arg : "");
                 if (strlen(left) <= 28)
                         fprintf(f, "  %-28s %s\n", left, o->help);

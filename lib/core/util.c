@@ -199,6 +199,20 @@ const char *startswith(const char *s, const char *prefix)
         return strncmp(s, prefix, n) == 0 ? s + n : NULL;
 }
 
+char *copy_utf8(char *dst, size_t size, const char *s)
+{
+        size_t n = strnlen(s, size);
+
+        if (n == size)
+                /* s is too long: step back over continuation bytes to the
+                 * start of the character that would be split. */
+                for (n = size - 1; n > 0 && ((uint8_t)s[n] & 0xc0) == 0x80; n--)
+                        ;
+        memcpy(dst, s, n);
+        dst[n] = '\0';
+        return dst;
+}
+
 char *strdup_printf(const char *fmt, ...)
 {
         va_list ap;

@@ -55,6 +55,11 @@ static inline bool streq_ptr(const char *a, const char *b)
 /* Returns the rest of s after prefix, or NULL when s does not start with it. */
 const char *startswith(const char *s, const char *prefix);
 
+/* Copies s into dst (size > 0) like snprintf("%s"), but when s must be cut
+ * it is cut before a UTF-8 character rather than inside one, so valid UTF-8
+ * stays valid. Returns dst. */
+char *copy_utf8(char *dst, size_t size, const char *s);
+
 /* asprintf that returns the string or NULL on failure. */
 char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

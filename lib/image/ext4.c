@@ -1031,6 +1031,14 @@ static void parent_entry(const struct img_ext4 *w, struct img_entry *e)
         };
 }
 
+/* 0 when w can take another call: it exists, has not failed, is not done. */
+static int writer_usable(const struct img_ext4 *w)
+{
+        if (!w || w->finished)
+                return -EINVAL;
+        return w->error;
+}
+
 int img_ext4_add(struct img_ext4 *w, const struct img_entry *e)
 {
         _cleanup_free_ struct comp *c = NULL;
@@ -1041,12 +1049,11 @@ int img_ext4_add(struct img_ext4 *w, const struct img_entry *e)
         size_t n, have;
         int r;
 
-        if (!w || !e)
+        if (!e)
                 return -EINVAL;
-        if (w->error)
-                return w->error;
-        if (w->finished)
-                return -EINVAL;
+        r = writer_usable(w);
+        if (r < 0)
+                return r;
         r = check_entry(e);
         if (r < 0)
                 return r;
@@ -1125,12 +1132,9 @@ int img_ext4_remove(struct img_ext4 *w, const char *path)
         struct node *n;
         int r;
 
-        if (!w)
-                return -EINVAL;
-        if (w->error)
-                return w->error;
-        if (w->finished)
-                return -EINVAL;
+        r = writer_usable(w);
+        if (r < 0)
+                return r;
         r = resolve(w, path, &n);
         if (r < 0)
                 return r == -ENOTDIR ? -ENOENT : r;
@@ -1144,12 +1148,9 @@ int img_ext4_remove_children(struct img_ext4 *w, const char *path)
         struct node *n;
         int r;
 
-        if (!w)
-                return -EINVAL;
-        if (w->error)
-                return w->error;
-        if (w->finished)
-                return -EINVAL;
+        r = writer_usable(w);
+        if (r < 0)
+                return r;
         r = resolve(w, path, &n);
         if (r < 0)
                 return r == -ENOTDIR ? -ENOENT : r;
@@ -1428,12 +1429,9 @@ int img_ext4_finish(struct img_ext4 *w)
         errcode_t err;
         int r;
 
-        if (!w)
-                return -EINVAL;
-        if (w->error)
-                return w->error;
-        if (w->finished)
-                return -EINVAL;
+        r = writer_usable(w);
+        if (r < 0)
+                return r;
         for (struct node *n = w->root; n; n = next_node(n)) {
                 if (n->ftype != EXT2_FT_DIR)
                         continue;

@@ -15,16 +15,6 @@
 
 #include "packet.h"
 
-static uint16_t rd16(const uint8_t *p)
-{
-        return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* Decodes the name at *off into text (lower case, dots between labels) and
  * moves *off past it. */
 static int name_read(const uint8_t *m, size_t len, size_t *off, char *out)
@@ -105,14 +95,14 @@ int dns_parse_question(const uint8_t *msg, size_t len, struct dns_question *ret)
         struct dns_question q;
         size_t off = DNS_HDR_LEN;
 
-        if (len < DNS_HDR_LEN || rd16(msg + 4) != 1)
+        if (len < DNS_HDR_LEN || net_get16(msg + 4) != 1)
                 return -EBADMSG;
-        q.id = rd16(msg);
-        q.flags = rd16(msg + 2);
+        q.id = net_get16(msg);
+        q.flags = net_get16(msg + 2);
         if (name_read(msg, len, &off, q.name) < 0 || len - off < 4)
                 return -EBADMSG;
-        q.qtype = rd16(msg + off);
-        q.qclass = rd16(msg + off + 2);
+        q.qtype = net_get16(msg + off);
+        q.qclass = net_get16(msg + off + 2);
         q.end = off + 4;
         *ret = q;
         return 0;
@@ -124,9 +114,9 @@ static int skip_rr(const uint8_t *m, size_t len, size_t *off, uint16_t *type, ui
 {
         if (skip_name(m, len, off) < 0 || len - *off < 10)
                 return -EBADMSG;
-        *type = rd16(m + *off);
-        *ttl = rd32(m + *off + 4);
-        *rdlen = rd16(m + *off + 8);
+        *type = net_get16(m + *off);
+        *ttl = net_get32(m + *off + 4);
+        *rdlen = net_get16(m + *off + 8);
         *off += 10;
         if (*rdlen > len - *off)
                 return -EBADMSG;
@@ -137,7 +127,7 @@ static int skip_rr(const uint8_t *m, size_t len, size_t *off, uint16_t *type, ui
 
 static int skip_questions(const uint8_t *m, size_t len, size_t *off)
 {
-        uint16_t qd = rd16(m + 4);
+        uint16_t qd = net_get16(m + 4);
 
         *off = DNS_HDR_LEN;
         for (uint16_t i = 0; i < qd; i++)
@@ -156,7 +146,7 @@ int dns_parse_answers(const uint8_t *msg, size_t len, struct dns_addr *out, size
 
         if (len < DNS_HDR_LEN || skip_questions(msg, len, &off) < 0)
                 return -EBADMSG;
-        an = rd16(msg + 6);
+        an = net_get16(msg + 6);
         for (uint16_t i = 0; i < an; i++) {
                 uint16_t type, rdlen;
                 uint32_t ttl;
@@ -190,9 +180,9 @@ uint16_t dns_udp_limit(const uint8_t *msg, size_t len)
 
         if (len < DNS_HDR_LEN || skip_questions(msg, len, &off) < 0)
                 return 512;
-        an = rd16(msg + 6);
-        ns = rd16(msg + 8);
-        ar = rd16(msg + 10);
+        an = net_get16(msg + 6);
+        ns = net_get16(msg + 8);
+        ar = net_get16(msg + 10);
         for (uint32_t i = 0; i < (uint32_t)an + ns + ar; i++) {
                 size_t start = off, rdata;
                 uint16_t type, rdlen;
@@ -205,7 +195,7 @@ uint16_t dns_udp_limit(const uint8_t *msg, size_t len)
                         uint16_t size;
                         if (skip_name(msg, len, &start) < 0)
                                 return 512;
-                        size = rd16(msg + start + 2);
+                        size = net_get16(msg + start + 2);
                         return size < 512 ? 512 : size;
                 }
         }

@@ -92,12 +92,6 @@ struct dns_fwd {
         uint8_t out[2 + MSG_MAX];
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-        p[0] = (uint8_t)(v >> 8);
-        p[1] = (uint8_t)v;
-}
-
 int net_dnsf_new(struct net_gw *gw)
 {
         struct dns_fwd *d = calloc(1, sizeof(*d));
@@ -208,7 +202,7 @@ static void deliver(struct net_gw *gw, const struct origin *o, uint8_t *m, size_
 
                 if (!p->used || p->gen != o->peer_gen)
                         return;
-                put16(hdr, (uint16_t)n);
+                net_put16(hdr, (uint16_t)n);
                 w = writev(p->fd, iov, 2);
                 if (w != (ssize_t)(n + 2))
                         peer_close(gw, p); /* the guest does not read: drop it */
@@ -272,11 +266,10 @@ static int answer(struct net_gw *gw, struct query *qr, uint8_t *m, size_t n)
 {
         struct dns_question aq;
 
-        if (n < DNS_HDR_LEN || (uint16_t)(m[0] << 8 | m[1]) != qr->up_id ||
-            dns_parse_question(m, n, &aq) < 0 || !streq(aq.name, qr->q.name) ||
-            aq.qtype != qr->q.qtype || !(m[2] & 0x80))
+        if (n < DNS_HDR_LEN || net_get16(m) != qr->up_id || dns_parse_question(m, n, &aq) < 0 ||
+            !streq(aq.name, qr->q.name) || aq.qtype != qr->q.qtype || !(m[2] & 0x80))
                 return -EBADMSG;
-        put16(m, qr->guest_id);
+        net_put16(m, qr->guest_id);
         aq.id = qr->guest_id;
         if (answer_allowed(gw, qr, m, n))
                 deliver(gw, &qr->o, m, n, &aq);
@@ -335,8 +328,7 @@ static void query_next(struct net_gw *gw, struct query *qr)
         while (++qr->upstream < gw->n_dns)
                 if (query_send(gw, qr) == 0)
                         return;
-        qr->msg[2] = (uint8_t)(qr->guest_id >> 8);
-        qr->msg[3] = (uint8_t)qr->guest_id;
+        net_put16(qr->msg + 2, qr->guest_id);
         reply_error(gw, &qr->o, qr->msg + 2, &qr->q, DNS_RCODE_SERVFAIL);
         query_free(gw, qr);
 }
@@ -380,9 +372,9 @@ static void query_start(struct net_gw *gw, const uint8_t *m, size_t n, const str
         qr->guest_id = q.id;
         if (getrandom(&qr->up_id, sizeof(qr->up_id), GRND_NONBLOCK) != sizeof(qr->up_id))
                 qr->up_id = (uint16_t)net_now();
-        put16(qr->msg, (uint16_t)n);
+        net_put16(qr->msg, (uint16_t)n);
         memcpy(qr->msg + 2, m, n);
-        put16(qr->msg + 2, qr->up_id);
+        net_put16(qr->msg + 2, qr->up_id);
         qr->len = n + 2;
         qr->upstream = 0;
         if (query_send(gw, qr) < 0) {
@@ -453,7 +445,7 @@ static void peer_event(struct net_gw *gw, struct peer *p, uint32_t events)
         }
         p->len += (size_t)n;
         while (p->len - off >= 2) {
-                size_t mlen = (size_t)p->buf[off] << 8 | p->buf[off + 1];
+                size_t mlen = net_get16(p->buf + off);
                 struct origin o = {.stream = true, .peer = idx, .peer_gen = p->gen};
 
                 if (mlen < DNS_HDR_LEN) {
@@ -512,7 +504,7 @@ static void upstream_event(struct net_gw *gw, struct query *qr, uint32_t events)
                 }
                 qr->alen += (size_t)n;
                 if (qr->alen >= 2) {
-                        size_t need = 2 + ((size_t)qr->ans[0] << 8 | qr->ans[1]);
+                        size_t need = 2 + (size_t)net_get16(qr->ans);
                         if (qr->alen >= need) {
                                 /* answer() frees qr and with it ans: copy first. */
                                 memcpy(gw->dnsf->out, qr->ans + 2, need - 2);

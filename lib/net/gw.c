@@ -208,12 +208,7 @@ uint8_t *net_tx_reserve(struct net_gw *gw, size_t max)
 
 void net_tx_commit(struct net_gw *gw, uint8_t *p, size_t len)
 {
-        uint8_t *h = p - 4;
-
-        h[0] = (uint8_t)(len >> 24);
-        h[1] = (uint8_t)(len >> 16);
-        h[2] = (uint8_t)(len >> 8);
-        h[3] = (uint8_t)len;
+        net_put32(p - 4, (uint32_t)len); /* the stream link's length prefix */
         gw->tx_tail = (size_t)(p - gw->tx) + len;
         gw->stats.tx_frames++;
         gw->stats.tx_bytes += len;
@@ -273,8 +268,7 @@ static void tx_flush(struct net_gw *gw)
                         }
                 } else {
                         const uint8_t *h = gw->tx + gw->tx_head;
-                        size_t len =
-                                (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+                        size_t len = net_get32(h);
                         n = write(gw->link_fd, h + 4, len);
                         if (n >= 0 || (errno != EAGAIN && errno != EINTR && errno != ENOBUFS &&
                                        errno != EPIPE && errno != ECONNREFUSED)) {
@@ -305,20 +299,6 @@ static void tx_flush(struct net_gw *gw)
 /* ARP, NDP, echo to the gateway, ICMP errors                               */
 /* ------------------------------------------------------------------------ */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-        p[0] = (uint8_t)(v >> 8);
-        p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-        p[0] = (uint8_t)(v >> 24);
-        p[1] = (uint8_t)(v >> 16);
-        p[2] = (uint8_t)(v >> 8);
-        p[3] = (uint8_t)v;
-}
-
 static void arp_input(struct net_gw *gw, const struct net_pkt *k)
 {
         uint8_t *f, *a;
@@ -333,13 +313,13 @@ static void arp_input(struct net_gw *gw, const struct net_pkt *k)
                 return;
         memcpy(f, k->arp_sha, 6);
         memcpy(f + 6, gw->cfg.gw_mac, 6);
-        put16(f + 12, NET_ETH_P_ARP);
+        net_put16(f + 12, NET_ETH_P_ARP);
         a = f + 14;
-        put16(a, 1);
-        put16(a + 2, NET_ETH_P_IP);
+        net_put16(a, 1);
+        net_put16(a + 2, NET_ETH_P_IP);
         a[4] = 6;
         a[5] = 4;
-        put16(a + 6, 2);
+        net_put16(a + 6, 2);
         memcpy(a + 8, gw->cfg.gw_mac, 6);
         memcpy(a + 14, &k->arp_tpa.s6_addr[12], 4);
         memcpy(a + 18, k->arp_sha, 6);
@@ -365,24 +345,24 @@ static void send_ra(struct net_gw *gw, const struct in6_addr *dst)
         memset(p, 0, 88);
         p[0] = 134; /* router advertisement */
         p[4] = 64;  /* current hop limit */
-        put16(p + 6, RA_LIFETIME_S);
+        net_put16(p + 6, RA_LIFETIME_S);
         p[16] = 1; /* source link-layer address */
         p[17] = 1;
         memcpy(p + 18, gw->cfg.gw_mac, 6);
         p[24] = 5; /* MTU */
         p[25] = 1;
-        put32(p + 28, gw->cfg.mtu);
+        net_put32(p + 28, gw->cfg.mtu);
         p[32] = 3; /* prefix information: on-link, no SLAAC (the guest's
                     * address is configured, so it is never tentative) */
         p[33] = 4;
         p[34] = (uint8_t)pl;
         p[35] = 0x80;
-        put32(p + 36, 0xffffffffu);
-        put32(p + 40, 0xffffffffu);
+        net_put32(p + 36, 0xffffffffu);
+        net_put32(p + 40, 0xffffffffu);
         memcpy(p + 48, &prefix, 16);
         p[64] = 25; /* RDNSS: the gateway */
         p[65] = 3;
-        put32(p + 68, 0xffffffffu);
+        net_put32(p + 68, 0xffffffffu);
         memcpy(p + 72, &gw->cfg.gw6, 16);
         if (IN6_IS_ADDR_MULTICAST(dst)) {
                 /* 33:33 + the low 32 bits; the queue's MAC is fixed below. */
@@ -576,8 +556,7 @@ static void link_read_stream(struct net_gw *gw)
                         }
                         if (left < 4)
                                 break;
-                        flen = (uint32_t)gw->rx[off] << 24 | (uint32_t)gw->rx[off + 1] << 16 |
-                               (uint32_t)gw->rx[off + 2] << 8 | gw->rx[off + 3];
+                        flen = net_get32(gw->rx + off);
                         if (flen > NET_FRAME_MAX) {
                                 gw->stats.rx_malformed++;
                                 gw->rx_skip = flen;

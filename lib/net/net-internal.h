@@ -63,6 +63,18 @@ struct flow_key {
 
 #define FLOW_NONE UINT32_MAX
 
+/* The key of the TCP or UDP flow a frame from the guest belongs to. */
+static inline struct flow_key flow_key_of(const struct net_pkt *k, uint8_t proto)
+{
+        return (struct flow_key){
+                .proto = proto,
+                .gport = k->sport,
+                .rport = k->dport,
+                .gaddr = k->src,
+                .raddr = k->dst,
+        };
+}
+
 enum tcp_state {
         TS_CONNECTING = 1, /* guest SYN seen, host connect() in progress */
         TS_SYN_RCVD,       /* SYN-ACK sent to the guest, its ACK awaited */

@@ -38,30 +38,6 @@ static const uint8_t *take(struct cursor *c, size_t n)
         return p;
 }
 
-static uint16_t be16(const uint8_t *p)
-{
-        return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-        p[0] = (uint8_t)(v >> 8);
-        p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-        p[0] = (uint8_t)(v >> 24);
-        p[1] = (uint8_t)(v >> 16);
-        p[2] = (uint8_t)(v >> 8);
-        p[3] = (uint8_t)v;
-}
-
 void net_addr_from_v4(struct in6_addr *ret, const struct in_addr *v4)
 {
         memset(ret, 0, sizeof(*ret));
@@ -94,9 +70,9 @@ static int parse_arp(struct cursor *c, struct net_pkt *k)
         if (!h)
                 return -EBADMSG;
         /* Ethernet hardware, IPv4 protocol, 6- and 4-byte addresses. */
-        if (be16(h) != 1 || be16(h + 2) != NET_ETH_P_IP || h[4] != 6 || h[5] != 4)
+        if (net_get16(h) != 1 || net_get16(h + 2) != NET_ETH_P_IP || h[4] != 6 || h[5] != 4)
                 return -EPROTONOSUPPORT;
-        k->arp_op = be16(h + 6);
+        k->arp_op = net_get16(h + 6);
         k->arp_sha = h + 8;
         addr_from_v4_bytes(&k->arp_spa, h + 14);
         addr_from_v4_bytes(&k->arp_tpa, h + 24);
@@ -123,7 +99,7 @@ static int parse_tcp_opts(const uint8_t *o, size_t n, struct net_pkt *k)
                 if (len < 2 || len > n - i)
                         return -EBADMSG;
                 if (kind == 2 && len == 4)
-                        k->mss = be16(o + i + 2);
+                        k->mss = net_get16(o + i + 2);
                 else if (kind == 3 && len == 3)
                         k->wscale = (int8_t)MIN(o[i + 2], 14);
                 i += len;
@@ -153,12 +129,12 @@ static int parse_l4(struct cursor *c, struct net_pkt *k)
                         if (parse_tcp_opts(opt, doff - NET_TCP_LEN, k) < 0)
                                 return -EBADMSG;
                 }
-                k->sport = be16(h);
-                k->dport = be16(h + 2);
-                k->seq = be32(h + 4);
-                k->ack = be32(h + 8);
+                k->sport = net_get16(h);
+                k->dport = net_get16(h + 2);
+                k->seq = net_get32(h + 4);
+                k->ack = net_get32(h + 8);
                 k->tcp_flags = h[13] & 0x3f;
-                k->win = be16(h + 14);
+                k->win = net_get16(h + 14);
                 break;
         }
         case IPPROTO_UDP: {
@@ -166,13 +142,13 @@ static int parse_l4(struct cursor *c, struct net_pkt *k)
 
                 if (!(h = take(c, NET_UDP_LEN)))
                         return -EBADMSG;
-                ulen = be16(h + 4);
+                ulen = net_get16(h + 4);
                 /* The UDP length must agree with the IP payload (a shorter
                  * one would leave bytes we cannot account for). */
                 if (ulen < NET_UDP_LEN || ulen != k->l4_len)
                         return -EBADMSG;
-                k->sport = be16(h);
-                k->dport = be16(h + 2);
+                k->sport = net_get16(h);
+                k->dport = net_get16(h + 2);
                 break;
         }
         case IPPROTO_ICMP:
@@ -184,8 +160,8 @@ static int parse_l4(struct cursor *c, struct net_pkt *k)
                 /* Echo and most others carry 4 more header bytes; NDP
                  * messages are parsed further by their handler. */
                 if (c->left >= 4) {
-                        k->icmp_id = be16(c->p);
-                        k->icmp_seq = be16(c->p + 2);
+                        k->icmp_id = net_get16(c->p);
+                        k->icmp_seq = net_get16(c->p + 2);
                 }
                 break;
         default:
@@ -205,7 +181,7 @@ static int parse_ip4(struct cursor *c, struct net_pkt *k)
         if (c->left < NET_IP4_LEN || h[0] >> 4 != 4)
                 return -EBADMSG;
         ihl = (size_t)(h[0] & 0x0f) * 4;
-        total = be16(h + 2);
+        total = net_get16(h + 2);
         if (ihl < NET_IP4_LEN || total < ihl || total > c->left)
                 return -EBADMSG;
         if (net_csum_fold(net_csum_add(0, h, ihl)) != 0)
@@ -217,7 +193,7 @@ static int parse_ip4(struct cursor *c, struct net_pkt *k)
         k->proto = h[9];
         addr_from_v4_bytes(&k->src, h + 12);
         addr_from_v4_bytes(&k->dst, h + 16);
-        frag = be16(h + 6);
+        frag = net_get16(h + 6);
         if (frag & 0x3fff) { /* MF set or a non-zero offset */
                 k->fragment = true;
                 k->l4 = c->p;
@@ -240,7 +216,7 @@ static int parse_ip6(struct cursor *c, struct net_pkt *k)
 
         if (!h || h[0] >> 4 != 6)
                 return -EBADMSG;
-        plen = be16(h + 4);
+        plen = net_get16(h + 4);
         if (plen > c->left)
                 return -EBADMSG;
         c->left = plen;
@@ -288,7 +264,7 @@ int net_pkt_parse(const uint8_t *frame, size_t len, struct net_pkt *ret)
                 return -EBADMSG;
         k.eth_dst = eth;
         k.eth_src = eth + 6;
-        k.ethertype = be16(eth + 12);
+        k.ethertype = net_get16(eth + 12);
         switch (k.ethertype) {
         case NET_ETH_P_ARP:
                 r = parse_arp(&c, &k);
@@ -366,12 +342,12 @@ static uint32_t pseudo_sum(const struct in6_addr *src, const struct in6_addr *ds
                 sum = net_csum_add(0, &src->s6_addr[12], 4);
                 sum = net_csum_add(sum, &dst->s6_addr[12], 4);
                 tail[1] = proto;
-                put16(tail + 2, (uint16_t)l4_len);
+                net_put16(tail + 2, (uint16_t)l4_len);
                 return net_csum_add(sum, tail, 4);
         }
         sum = net_csum_add(0, src, 16);
         sum = net_csum_add(sum, dst, 16);
-        put32(tail, (uint32_t)l4_len);
+        net_put32(tail, (uint32_t)l4_len);
         tail[7] = proto;
         return net_csum_add(sum, tail, 8);
 }
@@ -391,23 +367,23 @@ size_t net_frame_finish(uint8_t *frame, const uint8_t dst_mac[6], const uint8_t 
 
         memcpy(frame, dst_mac, 6);
         memcpy(frame + 6, src_mac, 6);
-        put16(frame + 12, v4 ? NET_ETH_P_IP : NET_ETH_P_IPV6);
+        net_put16(frame + 12, v4 ? NET_ETH_P_IP : NET_ETH_P_IPV6);
         if (v4) {
                 ip[0] = 0x45;
                 ip[1] = 0;
-                put16(ip + 2, (uint16_t)(NET_IP4_LEN + l4_len));
-                put16(ip + 4, ip4_id++);
-                put16(ip + 6, 0x4000); /* DF */
+                net_put16(ip + 2, (uint16_t)(NET_IP4_LEN + l4_len));
+                net_put16(ip + 4, ip4_id++);
+                net_put16(ip + 6, 0x4000); /* DF */
                 ip[8] = 64;
                 ip[9] = proto;
-                put16(ip + 10, 0);
+                net_put16(ip + 10, 0);
                 memcpy(ip + 12, &src->s6_addr[12], 4);
                 memcpy(ip + 16, &dst->s6_addr[12], 4);
                 c = net_csum_fold(net_csum_add(0, ip, NET_IP4_LEN));
                 memcpy(ip + 10, &c, 2);
         } else {
-                put32(ip, 0x60000000u);
-                put16(ip + 4, (uint16_t)l4_len);
+                net_put32(ip, 0x60000000u);
+                net_put16(ip + 4, (uint16_t)l4_len);
                 ip[6] = proto;
                 ip[7] = 255; /* NDP demands 255; harmless for the rest */
                 memcpy(ip + 8, src, 16);
@@ -423,7 +399,7 @@ size_t net_frame_finish(uint8_t *frame, const uint8_t dst_mac[6], const uint8_t 
         default: /* ICMP, ICMPv6 */
                 csum_off = 2;
         }
-        put16(l4 + csum_off, 0);
+        net_put16(l4 + csum_off, 0);
         sum = proto == IPPROTO_ICMP ? 0 : pseudo_sum(src, dst, proto, l4_len);
         c = net_csum_fold(net_csum_add(sum, l4, l4_len));
         if (proto == IPPROTO_UDP && c == 0)
@@ -437,15 +413,15 @@ size_t net_tcp_header(uint8_t *p, uint16_t sport, uint16_t dport, uint32_t seq, 
 {
         size_t len = NET_TCP_LEN + opt_len;
 
-        put16(p, sport);
-        put16(p + 2, dport);
-        put32(p + 4, seq);
-        put32(p + 8, ack);
+        net_put16(p, sport);
+        net_put16(p + 2, dport);
+        net_put32(p + 4, seq);
+        net_put32(p + 8, ack);
         p[12] = (uint8_t)((len / 4) << 4);
         p[13] = flags;
-        put16(p + 14, win);
-        put16(p + 16, 0);
-        put16(p + 18, 0);
+        net_put16(p + 14, win);
+        net_put16(p + 16, 0);
+        net_put16(p + 18, 0);
         if (opt_len)
                 memcpy(p + NET_TCP_LEN, opt, opt_len);
         return len;
@@ -455,7 +431,7 @@ void net_tcp_syn_opts(uint8_t opt[NET_TCP_SYN_OPT_LEN], uint16_t mss, uint8_t ws
 {
         opt[0] = 2; /* MSS */
         opt[1] = 4;
-        put16(opt + 2, mss);
+        net_put16(opt + 2, mss);
         opt[4] = 1; /* NOP */
         opt[5] = 3; /* window scale */
         opt[6] = 3;

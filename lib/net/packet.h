@@ -36,6 +36,31 @@
 #define NET_TCP_PSH 0x08
 #define NET_TCP_ACK 0x10
 
+/* Big-endian (network order) fields at any alignment. */
+static inline uint16_t net_get16(const uint8_t *p)
+{
+        return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t net_get32(const uint8_t *p)
+{
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void net_put16(uint8_t *p, uint16_t v)
+{
+        p[0] = (uint8_t)(v >> 8);
+        p[1] = (uint8_t)v;
+}
+
+static inline void net_put32(uint8_t *p, uint32_t v)
+{
+        p[0] = (uint8_t)(v >> 24);
+        p[1] = (uint8_t)(v >> 16);
+        p[2] = (uint8_t)(v >> 8);
+        p[3] = (uint8_t)v;
+}
+
 /* A parsed frame: views into the caller's buffer, valid while it is. */
 struct net_pkt {
         const uint8_t *eth_dst, *eth_src;

@@ -689,13 +689,7 @@ static void established(struct net_gw *gw, uint32_t idx, const struct net_pkt *k
 
 void net_tcp_from_guest(struct net_gw *gw, const struct net_pkt *k)
 {
-        struct flow_key key = {
-                .proto = IPPROTO_TCP,
-                .gport = k->sport,
-                .rport = k->dport,
-                .gaddr = k->src,
-                .raddr = k->dst,
-        };
+        struct flow_key key = flow_key_of(k, IPPROTO_TCP);
         uint32_t idx = net_flow_lookup(gw, &key);
         struct flow *f;
         struct tcp_flow *t;

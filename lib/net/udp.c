@@ -63,12 +63,9 @@ void net_udp_to_guest(struct net_gw *gw, const struct in6_addr *src, uint16_t sp
         if (!(f = net_tx_reserve(gw, net_l4_off(v4) + l4)))
                 return;
         p = f + net_l4_off(v4);
-        p[0] = (uint8_t)(sport >> 8);
-        p[1] = (uint8_t)sport;
-        p[2] = (uint8_t)(dport >> 8);
-        p[3] = (uint8_t)dport;
-        p[4] = (uint8_t)(l4 >> 8);
-        p[5] = (uint8_t)l4;
+        net_put16(p, sport);
+        net_put16(p + 2, dport);
+        net_put16(p + 4, (uint16_t)l4);
         memcpy(p + NET_UDP_LEN, data, len);
         net_tx_l4(gw, f, src, dst, IPPROTO_UDP, l4);
 }
@@ -128,13 +125,7 @@ static uint32_t open_flow(struct net_gw *gw, enum flow_type type, const struct f
 
 void net_udp_from_guest(struct net_gw *gw, const struct net_pkt *k)
 {
-        struct flow_key key = {
-                .proto = IPPROTO_UDP,
-                .gport = k->sport,
-                .rport = k->dport,
-                .gaddr = k->src,
-                .raddr = k->dst,
-        };
+        struct flow_key key = flow_key_of(k, IPPROTO_UDP);
         uint32_t idx = net_flow_lookup(gw, &key);
         struct flow *f;
         ssize_t n;
@@ -309,8 +300,7 @@ void net_icmp_event(struct net_gw *gw, uint32_t idx)
                         continue;
                 p = fr + net_l4_off(v4);
                 memcpy(p, gw->scratch, (size_t)n);
-                p[4] = (uint8_t)(f->key.gport >> 8);
-                p[5] = (uint8_t)f->key.gport;
+                net_put16(p + 4, f->key.gport);
                 gw->stats.bytes_from_host += (uint64_t)n;
                 touch(gw, idx);
                 net_tx_l4(gw, fr, &f->key.raddr, &f->key.gaddr, f->key.proto, (size_t)n);

@@ -575,6 +575,26 @@ int oci_registry_ping(struct oci_registry *r, struct oci_err *e)
         return k;
 }
 
+/* GET of a document held in memory (a manifest, a config): an error unless
+ * the registry answers 200. resp->body is never NULL on success (an empty
+ * body is ""), and ret_digest is its sha256. */
+static int get_document(struct oci_registry *r, const char *path, const char *accept, size_t max,
+                        struct response *resp, char ret_digest[OCI_DIGEST_SIZE], struct oci_err *e)
+{
+        int k = get(r, path, accept, max, resp, e);
+
+        if (k >= 0 && resp->status != 200) {
+                _cleanup_free_ char *url = strdup_printf("%s%s", r->base, path);
+
+                k = status_error(r, resp, url ? url : path, e);
+        }
+        if (k >= 0 && !resp->body && !(resp->body = strdup("")))
+                k = -ENOMEM;
+        if (k >= 0)
+                k = oci_sha256_buf(resp->body, resp->len, ret_digest);
+        return k;
+}
+
 int oci_registry_get_manifest(struct oci_registry *r, const char *reference, char **ret_body,
                               size_t *ret_len, char **ret_content_type,
                               char ret_digest[OCI_DIGEST_SIZE], struct oci_err *e)
@@ -586,14 +606,7 @@ int oci_registry_get_manifest(struct oci_registry *r, const char *reference, cha
 
         if (!path)
                 return -ENOMEM;
-        k = get(r, path, OCI_MANIFEST_ACCEPT, OCI_MANIFEST_MAX, &resp, e);
-        if (k >= 0 && resp.status != 200) {
-                _cleanup_free_ char *url = strdup_printf("%s%s", r->base, path);
-
-                k = status_error(r, &resp, url ? url : path, e);
-        }
-        if (k >= 0)
-                k = oci_sha256_buf(resp.body ? resp.body : "", resp.len, digest);
+        k = get_document(r, path, OCI_MANIFEST_ACCEPT, OCI_MANIFEST_MAX, &resp, digest, e);
         if (k >= 0 && oci_digest_valid(reference) && !streq(reference, digest))
                 k = oci_err_set(e, -EBADMSG,
                                 "manifest digest mismatch: asked for %s, the registry sent %s",
@@ -603,13 +616,6 @@ int oci_registry_get_manifest(struct oci_registry *r, const char *reference, cha
                 k = oci_err_set(e, -EBADMSG,
                                 "manifest digest mismatch: the registry says %.80s, the body is %s",
                                 resp.digest, digest);
-        if (k >= 0) {
-                if (!resp.body) {
-                        resp.body = strdup("");
-                        if (!resp.body)
-                                k = -ENOMEM;
-                }
-        }
         if (k >= 0) {
                 *ret_body = TAKE_PTR(resp.body);
                 *ret_len = resp.len;
@@ -630,18 +636,9 @@ int oci_registry_get_small_blob(struct oci_registry *r, const char *digest, size
 
         if (!path)
                 return -ENOMEM;
-        k = get(r, path, NULL, max, &resp, e);
-        if (k >= 0 && resp.status != 200) {
-                _cleanup_free_ char *url = strdup_printf("%s%s", r->base, path);
-
-                k = status_error(r, &resp, url ? url : path, e);
-        }
-        if (k >= 0)
-                k = oci_sha256_buf(resp.body ? resp.body : "", resp.len, got);
+        k = get_document(r, path, NULL, max, &resp, got, e);
         if (k >= 0 && !streq(got, digest))
                 k = oci_err_set(e, -EBADMSG, "blob %.19s: digest mismatch (got %s)", digest, got);
-        if (k >= 0 && !resp.body && !(resp.body = strdup("")))
-                k = -ENOMEM;
         if (k >= 0) {
                 *ret_body = TAKE_PTR(resp.body);
                 *ret_len = resp.len;

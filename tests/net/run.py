@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The gateway against the host kernel's own TCP/IP, no VM.
 
-    run.py --harness BUILD/tests/unit/net/net-harness GROUP
+    run.py --harness BUILD/tests/net/net-harness GROUP
 
 Three network namespaces made for the run (and removed after it):
   guest  a TAP device served by the gateway (net-harness) plays the VM

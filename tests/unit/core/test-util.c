@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of a few helpers of lib/core/util.c: the size and duration
- * parsers (units, junk, overflow), format_bytes, and mkdir_p/rm_rf in a
+ * parsers (units, junk, overflow), format_bytes, copy_utf8, and mkdir_p/rm_rf in a
  * private temporary directory (rm_rf must not follow symlinks out of it).
  */
 #include <errno.h>
@@ -138,6 +138,20 @@ static void test_format_bytes(void **state)
         assert_string_equal(format_bytes(1536, buf, 4), "1.5");
 }
 
+static void test_copy_utf8(void **state)
+{
+        char buf[4];
+
+        assert_string_equal(copy_utf8(buf, sizeof(buf), "abc"), "abc");
+        assert_string_equal(copy_utf8(buf, sizeof(buf), "abcd"), "abc");
+        /* "a" then U+00E9 (2 bytes) then U+20AC (3 bytes): never half a character */
+        assert_string_equal(copy_utf8(buf, sizeof(buf), "a\xc3\xa9\xe2\x82\xac"), "a\xc3\xa9");
+        assert_string_equal(copy_utf8(buf, sizeof(buf), "ab\xc3\xa9"), "ab");
+        assert_string_equal(copy_utf8(buf, sizeof(buf), "\xe2\x82\xac!"), "\xe2\x82\xac");
+        assert_string_equal(copy_utf8(buf, 3, "\xe2\x82\xac"), "");
+        assert_string_equal(copy_utf8(buf, 1, "abc"), "");
+}
+
 /* Each file-system test gets a fresh directory under $TMPDIR (or /tmp) in
  * *state; the teardown removes it even when the test failed. */
 static int tmpdir_setup(void **state)
@@ -235,6 +249,7 @@ int main(void)
                 cmocka_unit_test(test_parse_size),
                 cmocka_unit_test(test_parse_duration),
                 cmocka_unit_test(test_format_bytes),
+                cmocka_unit_test(test_copy_utf8),
                 cmocka_unit_test_setup_teardown(test_mkdir_p_rm_rf, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_mkdir_p_edge_cases, tmpdir_setup,
                                                 tmpdir_teardown),

@@ -1186,7 +1186,7 @@ int msb_registry_login(const char *registry, const char *username, const char *p
                                              .password = password,
                                              .cancel_fd = verify->cancel_fd,
                                      },
-                                     &reg);
+                                     &reg, &e);
                 if (r >= 0)
                         r = oci_registry_ping(reg, &e);
                 if (r == -EACCES)

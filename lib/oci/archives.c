@@ -12,13 +12,12 @@
  */
 #include "archives.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "dl.h"
 #include "image.h"
 #include "lib/core/json.h"
 #include "lib/core/util.h"
@@ -60,10 +59,10 @@ struct saver {
 
 static int archive_fail(struct saver *sv, const char *what)
 {
-        int err = archive_errno(sv->a);
+        int err = sym_archive_errno(sv->a);
 
         return oci_err_set(sv->e, err > 0 ? -err : -EIO, "writing the archive (%s): %s", what,
-                           archive_error_string(sv->a) ? archive_error_string(sv->a) : "?");
+                           sym_archive_error_string(sv->a) ? sym_archive_error_string(sv->a) : "?");
 }
 
 /* Whether name was written already; records it otherwise. */
@@ -91,24 +90,24 @@ static int seen(struct saver *sv, const char *name, bool *ret)
 
 static int put_header(struct saver *sv, const char *name, uint64_t size)
 {
-        struct archive_entry *ae = archive_entry_new();
+        struct archive_entry *ae = sym_archive_entry_new();
         int ar;
 
         if (!ae)
                 return -ENOMEM;
-        archive_entry_set_pathname(ae, name);
-        archive_entry_set_filetype(ae, AE_IFREG);
-        archive_entry_set_perm(ae, 0644);
-        archive_entry_set_size(ae, (la_int64_t)size);
-        archive_entry_set_mtime(ae, 0, 0);
-        ar = archive_write_header(sv->a, ae);
-        archive_entry_free(ae);
+        sym_archive_entry_set_pathname(ae, name);
+        sym_archive_entry_set_filetype(ae, AE_IFREG);
+        sym_archive_entry_set_perm(ae, 0644);
+        sym_archive_entry_set_size(ae, (la_int64_t)size);
+        sym_archive_entry_set_mtime(ae, 0, 0);
+        ar = sym_archive_write_header(sv->a, ae);
+        sym_archive_entry_free(ae);
         return ar < ARCHIVE_WARN ? archive_fail(sv, name) : 0;
 }
 
 static int put_data(struct saver *sv, const void *data, size_t n, const char *name)
 {
-        if (n && archive_write_data(sv->a, data, n) != (la_ssize_t)n)
+        if (n && sym_archive_write_data(sv->a, data, n) != (la_ssize_t)n)
                 return archive_fail(sv, name);
         return 0;
 }
@@ -343,11 +342,15 @@ int oci_archive_save(const struct oci_cache *c, const char *const *refs,
                      const struct oci_limits *limits, int fd, struct oci_err *e)
 {
         struct saver sv = {.c = c, .limits = limits, .e = e};
-        struct oci_image **imgs = calloc(n + 1, sizeof(*imgs));
-        int r = 0;
+        struct oci_image **imgs;
+        int r;
 
+        r = oci_dl_archive(e);
+        if (r < 0)
+                return r;
+        imgs = calloc(n + 1, sizeof(*imgs));
         sv.buf = malloc(COPY_BUF);
-        sv.a = archive_write_new();
+        sv.a = sym_archive_write_new();
         if (!imgs || !sv.buf || !sv.a) {
                 r = -ENOMEM;
                 goto out;
@@ -359,19 +362,19 @@ int oci_archive_save(const struct oci_cache *c, const char *const *refs,
         }
         if (r < 0)
                 goto out;
-        if (archive_write_set_format_pax_restricted(sv.a) != ARCHIVE_OK ||
-            archive_write_set_bytes_in_last_block(sv.a, 1) != ARCHIVE_OK ||
-            archive_write_open_fd(sv.a, fd) != ARCHIVE_OK) {
+        if (sym_archive_write_set_format_pax_restricted(sv.a) != ARCHIVE_OK ||
+            sym_archive_write_set_bytes_in_last_block(sv.a, 1) != ARCHIVE_OK ||
+            sym_archive_write_open_fd(sv.a, fd) != ARCHIVE_OK) {
                 r = archive_fail(&sv, "open");
                 goto out;
         }
         r = format == OCI_ARCHIVE_DOCKER ? save_docker(&sv, refs, imgs, n)
                                          : save_oci(&sv, refs, imgs, n);
-        if (r >= 0 && archive_write_close(sv.a) != ARCHIVE_OK)
+        if (r >= 0 && sym_archive_write_close(sv.a) != ARCHIVE_OK)
                 r = archive_fail(&sv, "close");
 out:
         if (sv.a)
-                archive_write_free(sv.a);
+                sym_archive_write_free(sv.a);
         for (size_t i = 0; i < n && imgs; i++)
                 oci_image_free(imgs[i]);
         free(imgs);
@@ -488,7 +491,7 @@ static int read_small(struct archive *a, size_t size, char **ret, size_t *ret_le
         buf = malloc(size + 1);
         if (!buf)
                 return -ENOMEM;
-        n = archive_read_data(a, buf, size);
+        n = sym_archive_read_data(a, buf, size);
         if (n < 0 || (size_t)n != size) {
                 free(buf);
                 return -EBADMSG;
@@ -510,11 +513,11 @@ static int store_member(struct loader *ld, struct archive *a, struct member *m, 
         if (r < 0)
                 return r;
         for (;;) {
-                la_ssize_t n = archive_read_data(a, buf, COPY_BUF);
+                la_ssize_t n = sym_archive_read_data(a, buf, COPY_BUF);
 
                 if (n < 0)
                         return oci_err_set(ld->e, -EBADMSG, "%s: %s", m->path,
-                                           archive_error_string(a));
+                                           sym_archive_error_string(a));
                 if (n == 0)
                         break;
                 r = oci_blob_writer_write(w, buf, (size_t)n);
@@ -550,22 +553,22 @@ static int store_member(struct loader *ld, struct archive *a, struct member *m, 
 
 static int read_stream(struct loader *ld, int fd)
 {
-        struct archive *a = archive_read_new();
+        struct archive *a = sym_archive_read_new();
         _cleanup_free_ uint8_t *buf = malloc(COPY_BUF);
         char path[LOAD_PATH_MAX];
         int r = 0, ar;
 
         if (!a || !buf) {
                 if (a)
-                        archive_read_free(a);
+                        sym_archive_read_free(a);
                 return -ENOMEM;
         }
-        if (archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
-            archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
-            archive_read_support_format_tar(a) != ARCHIVE_OK ||
-            archive_read_open_fd(a, fd, COPY_BUF) != ARCHIVE_OK) {
+        if (sym_archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
+            sym_archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
+            sym_archive_read_support_format_tar(a) != ARCHIVE_OK ||
+            sym_archive_read_open_fd(a, fd, COPY_BUF) != ARCHIVE_OK) {
                 r = oci_err_set(ld->e, -EBADMSG, "not a tar archive: %s",
-                                archive_error_string(a) ? archive_error_string(a) : "?");
+                                sym_archive_error_string(a) ? sym_archive_error_string(a) : "?");
                 goto out;
         }
         for (;;) {
@@ -573,28 +576,29 @@ static int read_stream(struct loader *ld, int fd)
                 struct member *m;
                 const char *link;
 
-                ar = archive_read_next_header(a, &ae);
+                ar = sym_archive_read_next_header(a, &ae);
                 if (ar == ARCHIVE_EOF)
                         break;
                 if (ar < ARCHIVE_WARN) {
                         r = oci_err_set(ld->e, -EBADMSG, "not a valid image archive: %s",
-                                        archive_error_string(a));
+                                        sym_archive_error_string(a));
                         goto out;
                 }
-                if (!archive_entry_pathname(ae) ||
-                    clean_member(archive_entry_pathname(ae), path, sizeof(path), false) < 0) {
-                        if (archive_entry_filetype(ae) == AE_IFDIR)
+                if (!sym_archive_entry_pathname(ae) ||
+                    clean_member(sym_archive_entry_pathname(ae), path, sizeof(path), false) < 0) {
+                        if (sym_archive_entry_filetype(ae) == AE_IFDIR)
                                 continue; /* "./" */
                         r = oci_err_set(ld->e, -EBADMSG, "bad member name '%.200s'",
-                                        archive_entry_pathname(ae) ? archive_entry_pathname(ae)
-                                                                   : "");
+                                        sym_archive_entry_pathname(ae)
+                                                ? sym_archive_entry_pathname(ae)
+                                                : "");
                         goto out;
                 }
                 if (streq(path, "manifest.json") || streq(path, "index.json")) {
                         bool mj = streq(path, "manifest.json");
 
                         r = read_small(a,
-                                       (size_t)MIN((uint64_t)archive_entry_size(ae),
+                                       (size_t)MIN((uint64_t)sym_archive_entry_size(ae),
                                                    (uint64_t)LOAD_JSON_MAX + 1),
                                        mj ? &ld->manifest_json : &ld->index_json,
                                        mj ? &ld->manifest_json_len : &ld->index_json_len);
@@ -604,10 +608,10 @@ static int read_stream(struct loader *ld, int fd)
                         }
                         continue;
                 }
-                link = archive_entry_hardlink(ae);
-                if (!link && archive_entry_filetype(ae) == AE_IFLNK)
-                        link = archive_entry_symlink(ae);
-                if (!link && archive_entry_filetype(ae) != AE_IFREG)
+                link = sym_archive_entry_hardlink(ae);
+                if (!link && sym_archive_entry_filetype(ae) == AE_IFLNK)
+                        link = sym_archive_entry_symlink(ae);
+                if (!link && sym_archive_entry_filetype(ae) != AE_IFREG)
                         continue;
                 m = find_member(ld, path);
                 if (!m)
@@ -620,7 +624,7 @@ static int read_stream(struct loader *ld, int fd)
                         char target[LOAD_PATH_MAX], joined[2 * LOAD_PATH_MAX + 2];
                         const char *slash = strrchr(path, '/');
 
-                        if (archive_entry_filetype(ae) == AE_IFLNK && link[0] != '/' && slash)
+                        if (sym_archive_entry_filetype(ae) == AE_IFLNK && link[0] != '/' && slash)
                                 snprintf(joined, sizeof(joined), "%.*s/%s", (int)(slash - path),
                                          path, link);
                         else
@@ -662,7 +666,7 @@ static int read_stream(struct loader *ld, int fd)
                 }
         }
 out:
-        archive_read_free(a);
+        sym_archive_read_free(a);
         return r;
 }
 
@@ -887,6 +891,9 @@ int oci_archive_load(const struct oci_cache *c, int fd, struct oci_archive_image
         struct loader ld = {.c = c, .e = e};
         int r;
 
+        r = oci_dl_archive(e);
+        if (r < 0)
+                return r;
         r = read_stream(&ld, fd);
         if (r >= 0) {
                 if (ld.manifest_json)

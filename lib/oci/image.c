@@ -381,7 +381,7 @@ int oci_pull(const struct oci_cache *c, const struct oci_ref *ref, const struct 
         size_t len;
         int r;
 
-        r = oci_registry_new(ref, &o->registry, &reg);
+        r = oci_registry_new(ref, &o->registry, &reg, e);
         if (r < 0)
                 return r;
         r = resolve(c, reg, ref, digest, e);

@@ -10,8 +10,6 @@
  */
 #include "import.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -20,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dl.h"
 #include "lib/core/util.h"
 #include "manifest.h"
 #include "rootfs.h"
@@ -31,7 +30,7 @@ static la_ssize_t to_writer(struct archive *a, void *userdata, const void *data,
         int r = oci_blob_writer_write(userdata, data, n);
 
         if (r < 0) {
-                archive_set_error(a, -r, "%s", strerror(-r));
+                sym_archive_set_error(a, -r, "%s", strerror(-r));
                 return -1;
         }
         return (la_ssize_t)n;
@@ -46,7 +45,7 @@ static int copy_data(struct archive *in, struct archive *out, uint64_t size, uin
                 const void *buf;
                 size_t len;
                 la_int64_t off;
-                int ar = archive_read_data_block(in, &buf, &len, &off);
+                int ar = sym_archive_read_data_block(in, &buf, &len, &off);
 
                 if (ar == ARCHIVE_EOF)
                         break;
@@ -57,18 +56,18 @@ static int copy_data(struct archive *in, struct archive *out, uint64_t size, uin
                 while (pos < (uint64_t)off) {
                         size_t n = (size_t)MIN((uint64_t)COPY_BUF, (uint64_t)off - pos);
 
-                        if (archive_write_data(out, zeros, n) != (la_ssize_t)n)
+                        if (sym_archive_write_data(out, zeros, n) != (la_ssize_t)n)
                                 return -EIO;
                         pos += n;
                 }
-                if (len && archive_write_data(out, buf, len) != (la_ssize_t)len)
+                if (len && sym_archive_write_data(out, buf, len) != (la_ssize_t)len)
                         return -EIO;
                 pos += len;
         }
         while (pos < size) {
                 size_t n = (size_t)MIN((uint64_t)COPY_BUF, size - pos);
 
-                if (archive_write_data(out, zeros, n) != (la_ssize_t)n)
+                if (sym_archive_write_data(out, zeros, n) != (la_ssize_t)n)
                         return -EIO;
                 pos += n;
         }
@@ -78,39 +77,40 @@ static int copy_data(struct archive *in, struct archive *out, uint64_t size, uin
 static int write_entry(struct archive *disk, struct archive *out, struct archive_entry *ae,
                        bool map_owner, uint8_t *zeros, struct oci_err *e)
 {
-        const char *rel = archive_entry_pathname(ae);
-        const char *host_path = archive_entry_sourcepath(ae);
+        const char *rel = sym_archive_entry_pathname(ae);
+        const char *host_path = sym_archive_entry_sourcepath(ae);
         int ar, r;
 
         if (map_owner) {
-                if ((uid_t)archive_entry_uid(ae) == geteuid()) {
-                        archive_entry_set_uid(ae, 0);
-                        archive_entry_set_uname(ae, "root");
+                if ((uid_t)sym_archive_entry_uid(ae) == geteuid()) {
+                        sym_archive_entry_set_uid(ae, 0);
+                        sym_archive_entry_set_uname(ae, "root");
                 }
-                if ((gid_t)archive_entry_gid(ae) == getegid()) {
-                        archive_entry_set_gid(ae, 0);
-                        archive_entry_set_gname(ae, "root");
+                if ((gid_t)sym_archive_entry_gid(ae) == getegid()) {
+                        sym_archive_entry_set_gid(ae, 0);
+                        sym_archive_entry_set_gname(ae, "root");
                 }
         }
-        ar = archive_write_header(out, ae);
+        ar = sym_archive_write_header(out, ae);
         if (ar < ARCHIVE_WARN)
                 return oci_err_set(e, -EIO, "%s: %s", host_path ? host_path : rel,
-                                   archive_error_string(out));
-        if (archive_entry_filetype(ae) == AE_IFREG && archive_entry_size(ae) > 0 &&
-            !archive_entry_hardlink(ae)) {
-                r = copy_data(disk, out, (uint64_t)archive_entry_size(ae), zeros);
+                                   sym_archive_error_string(out));
+        if (sym_archive_entry_filetype(ae) == AE_IFREG && sym_archive_entry_size(ae) > 0 &&
+            !sym_archive_entry_hardlink(ae)) {
+                r = copy_data(disk, out, (uint64_t)sym_archive_entry_size(ae), zeros);
                 if (r < 0)
                         return oci_err_set(e, r, "%s: %s", host_path ? host_path : rel,
-                                           archive_error_string(disk) ? archive_error_string(disk)
-                                                                      : strerror(-r));
+                                           sym_archive_error_string(disk)
+                                                   ? sym_archive_error_string(disk)
+                                                   : strerror(-r));
         }
         return 0;
 }
 
 static int pack_dir(const char *dir, bool map_owner, struct oci_blob_writer *w, struct oci_err *e)
 {
-        struct archive *disk = archive_read_disk_new(), *out = archive_write_new();
-        struct archive_entry_linkresolver *lr = archive_entry_linkresolver_new();
+        struct archive *disk = sym_archive_read_disk_new(), *out = sym_archive_write_new();
+        struct archive_entry_linkresolver *lr = sym_archive_entry_linkresolver_new();
         _cleanup_free_ uint8_t *zeros = calloc(1, COPY_BUF);
         size_t dir_len = strlen(dir);
         int r = 0, ar;
@@ -121,21 +121,21 @@ static int pack_dir(const char *dir, bool map_owner, struct oci_blob_writer *w, 
                 r = -ENOMEM;
                 goto out;
         }
-        archive_entry_linkresolver_set_strategy(lr, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
-        if (archive_read_disk_set_symlink_physical(disk) != ARCHIVE_OK ||
-            archive_read_disk_set_standard_lookup(disk) != ARCHIVE_OK ||
-            archive_write_set_format_pax_restricted(out) != ARCHIVE_OK ||
-            archive_write_set_bytes_in_last_block(out, 1) != ARCHIVE_OK ||
-            archive_write_open2(out, w, NULL, to_writer, NULL, NULL) != ARCHIVE_OK) {
+        sym_archive_entry_linkresolver_set_strategy(lr, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+        if (sym_archive_read_disk_set_symlink_physical(disk) != ARCHIVE_OK ||
+            sym_archive_read_disk_set_standard_lookup(disk) != ARCHIVE_OK ||
+            sym_archive_write_set_format_pax_restricted(out) != ARCHIVE_OK ||
+            sym_archive_write_set_bytes_in_last_block(out, 1) != ARCHIVE_OK ||
+            sym_archive_write_open2(out, w, NULL, to_writer, NULL, NULL) != ARCHIVE_OK) {
                 r = oci_err_set(e, -EIO, "cannot set up the archive writer");
                 goto out;
         }
-        if (archive_read_disk_open(disk, dir) != ARCHIVE_OK) {
-                r = oci_err_set(e, -EIO, "%s: %s", dir, archive_error_string(disk));
+        if (sym_archive_read_disk_open(disk, dir) != ARCHIVE_OK) {
+                r = oci_err_set(e, -EIO, "%s: %s", dir, sym_archive_error_string(disk));
                 goto out;
         }
         for (;;) {
-                struct archive_entry *ae = archive_entry_new(), *sparse = NULL;
+                struct archive_entry *ae = sym_archive_entry_new(), *sparse = NULL;
                 const char *p;
                 char *rel;
 
@@ -143,52 +143,52 @@ static int pack_dir(const char *dir, bool map_owner, struct oci_blob_writer *w, 
                         r = -ENOMEM;
                         break;
                 }
-                ar = archive_read_next_header2(disk, ae);
+                ar = sym_archive_read_next_header2(disk, ae);
                 if (ar == ARCHIVE_EOF) {
-                        archive_entry_free(ae);
+                        sym_archive_entry_free(ae);
                         break;
                 }
                 if (ar < ARCHIVE_WARN) {
-                        r = oci_err_set(e, -EIO, "%s", archive_error_string(disk));
-                        archive_entry_free(ae);
+                        r = oci_err_set(e, -EIO, "%s", sym_archive_error_string(disk));
+                        sym_archive_entry_free(ae);
                         break;
                 }
-                archive_read_disk_descend(disk);
-                p = archive_entry_pathname(ae);
+                sym_archive_read_disk_descend(disk);
+                p = sym_archive_entry_pathname(ae);
                 if (!p || strncmp(p, dir, dir_len) != 0) {
-                        archive_entry_free(ae);
+                        sym_archive_entry_free(ae);
                         continue;
                 }
                 p += dir_len;
                 while (*p == '/')
                         p++;
                 rel = *p ? strdup_printf("%s%s", p,
-                                         archive_entry_filetype(ae) == AE_IFDIR ? "/" : "")
+                                         sym_archive_entry_filetype(ae) == AE_IFDIR ? "/" : "")
                          : strdup("./");
                 if (!rel) {
-                        archive_entry_free(ae);
+                        sym_archive_entry_free(ae);
                         r = -ENOMEM;
                         break;
                 }
                 /* the archive name first: hard links refer to it */
-                archive_entry_set_pathname(ae, rel);
+                sym_archive_entry_set_pathname(ae, rel);
                 free(rel);
-                archive_entry_linkify(lr, &ae, &sparse);
+                sym_archive_entry_linkify(lr, &ae, &sparse);
                 if (ae)
                         r = write_entry(disk, out, ae, map_owner, zeros, e);
-                archive_entry_free(ae);
+                sym_archive_entry_free(ae);
                 if (r < 0)
                         break;
         }
-        if (r >= 0 && archive_write_close(out) != ARCHIVE_OK)
-                r = oci_err_set(e, -EIO, "writing the layer: %s", archive_error_string(out));
+        if (r >= 0 && sym_archive_write_close(out) != ARCHIVE_OK)
+                r = oci_err_set(e, -EIO, "writing the layer: %s", sym_archive_error_string(out));
 out:
         if (lr)
-                archive_entry_linkresolver_free(lr);
+                sym_archive_entry_linkresolver_free(lr);
         if (disk)
-                archive_read_free(disk);
+                sym_archive_read_free(disk);
         if (out)
-                archive_write_free(out);
+                sym_archive_write_free(out);
         return r;
 }
 
@@ -241,6 +241,9 @@ int oci_import(const struct oci_cache *c, const char *path, bool map_owner_to_ro
         time_t now = time(NULL);
         int r;
 
+        r = oci_dl_archive(e);
+        if (r < 0)
+                return r;
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0)
                 return oci_err_set(e, negative_errno(), "%s: %m", path);

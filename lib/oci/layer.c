@@ -17,8 +17,6 @@
  */
 #include "layer.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -26,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dl.h"
 #include "lib/core/util.h"
 
 #define LAYER_BUF (256 * 1024)
@@ -74,7 +73,7 @@ void oci_limits_default(struct oci_limits *l)
 
 static void save_archive_error(struct oci_layer_reader *r, struct archive *a)
 {
-        const char *s = archive_error_string(a);
+        const char *s = sym_archive_error_string(a);
 
         snprintf(r->errmsg, sizeof(r->errmsg), "%s", s && *s ? s : "malformed archive");
 }
@@ -89,12 +88,12 @@ const char *oci_layer_errmsg(const struct oci_layer_reader *r)
  * the raw format: it yields the decompressed bytes. NULL on failure. */
 static struct archive *new_decompressor(void)
 {
-        struct archive *a = archive_read_new();
+        struct archive *a = sym_archive_read_new();
 
-        if (a && (archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
-                  archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
-                  archive_read_support_format_raw(a) != ARCHIVE_OK)) {
-                archive_read_free(a);
+        if (a && (sym_archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
+                  sym_archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
+                  sym_archive_read_support_format_raw(a) != ARCHIVE_OK)) {
+                sym_archive_read_free(a);
                 a = NULL;
         }
         return a;
@@ -118,7 +117,7 @@ static la_ssize_t outer_read(struct archive *a, void *userdata, const void **buf
                 n = read(r->fd, r->zbuf, LAYER_BUF);
         while (n < 0 && errno == EINTR);
         if (n < 0) {
-                archive_set_error(a, errno, "cannot read the layer: %s", strerror(errno));
+                sym_archive_set_error(a, errno, "cannot read the layer: %s", strerror(errno));
                 return -1;
         }
         oci_sha256_update(&r->zhash, r->zbuf, (size_t)n);
@@ -134,10 +133,10 @@ static la_ssize_t inner_read(struct archive *a, void *userdata, const void **buf
 
         if (r->outer_eof)
                 return 0;
-        n = archive_read_data(r->outer, r->tbuf, LAYER_BUF);
+        n = sym_archive_read_data(r->outer, r->tbuf, LAYER_BUF);
         if (n < 0) {
                 save_archive_error(r, r->outer);
-                archive_set_error(a, EIO, "%s", r->errmsg);
+                sym_archive_set_error(a, EIO, "%s", r->errmsg);
                 return -1;
         }
         if (n == 0)
@@ -153,9 +152,9 @@ void oci_layer_free(struct oci_layer_reader *r)
         if (!r)
                 return;
         if (r->inner)
-                archive_read_free(r->inner);
+                sym_archive_read_free(r->inner);
         if (r->outer)
-                archive_read_free(r->outer);
+                sym_archive_read_free(r->outer);
         oci_sha256_free(&r->zhash);
         oci_sha256_free(&r->thash);
         free(r->zbuf);
@@ -172,6 +171,9 @@ int oci_layer_open(int fd, const void *mem, size_t mem_len, const char *expected
         struct archive_entry *ae;
         int ar;
 
+        ar = oci_dl_archive(e);
+        if (ar < 0)
+                return ar;
         r = calloc(1, sizeof(*r));
         if (!r)
                 return -ENOMEM;
@@ -193,20 +195,21 @@ int oci_layer_open(int fd, const void *mem, size_t mem_len, const char *expected
                 return -ENOMEM;
 
         r->outer = new_decompressor();
-        r->inner = archive_read_new();
+        r->inner = sym_archive_read_new();
         if (!r->outer || !r->inner)
                 return -ENOMEM;
-        if (archive_read_support_format_tar(r->inner) != ARCHIVE_OK)
+        if (sym_archive_read_support_format_tar(r->inner) != ARCHIVE_OK)
                 return -EOPNOTSUPP;
-        ar = archive_read_open2(r->outer, r, NULL, outer_read, NULL, NULL);
+        ar = sym_archive_read_open2(r->outer, r, NULL, outer_read, NULL, NULL);
         if (ar == ARCHIVE_OK)
-                ar = archive_read_next_header(r->outer, &ae);
+                ar = sym_archive_read_next_header(r->outer, &ae);
         if (ar == ARCHIVE_EOF || (ar != ARCHIVE_OK && r->blob_bytes == 0)) {
                 r->outer_eof = r->empty = true; /* an empty blob: no entries */
         } else if (ar < ARCHIVE_WARN) {
                 save_archive_error(r, r->outer);
                 return oci_err_set(e, -EBADMSG, "%s", r->errmsg);
-        } else if (archive_read_open2(r->inner, r, NULL, inner_read, NULL, NULL) != ARCHIVE_OK) {
+        } else if (sym_archive_read_open2(r->inner, r, NULL, inner_read, NULL, NULL) !=
+                   ARCHIVE_OK) {
                 save_archive_error(r, r->inner);
                 return oci_err_set(e, -EBADMSG, "%s", r->errmsg);
         }
@@ -268,7 +271,7 @@ static int64_t time_ns(int64_t sec, long nsec)
 static ssize_t read_plain(void *ctx, void *buf, size_t n)
 {
         struct oci_layer_reader *r = ctx;
-        la_ssize_t k = archive_read_data(r->inner, buf, n);
+        la_ssize_t k = sym_archive_read_data(r->inner, buf, n);
 
         if (k < 0) {
                 save_archive_error(r, r->inner);
@@ -299,7 +302,7 @@ static ssize_t read_sparse(void *ctx, void *buf, size_t n)
                         const void *b;
                         size_t len;
                         la_int64_t off;
-                        int ar = archive_read_data_block(r->inner, &b, &len, &off);
+                        int ar = sym_archive_read_data_block(r->inner, &b, &len, &off);
 
                         if (ar == ARCHIVE_EOF) {
                                 r->blk_eof = true;
@@ -335,7 +338,7 @@ static int load_sparse_map(struct oci_layer_reader *r, struct archive_entry *ae,
 {
         la_int64_t off, len;
         uint64_t prev_end = 0, data = 0;
-        int count = archive_entry_sparse_reset(ae);
+        int count = sym_archive_entry_sparse_reset(ae);
 
         r->n_map = 0;
         if (count <= 0) {
@@ -352,7 +355,7 @@ static int load_sparse_map(struct oci_layer_reader *r, struct archive_entry *ae,
                 r->map = m;
                 r->map_cap = (size_t)count;
         }
-        while (archive_entry_sparse_next(ae, &off, &len) == ARCHIVE_OK) {
+        while (sym_archive_entry_sparse_next(ae, &off, &len) == ARCHIVE_OK) {
                 if (off < 0 || len < 0 || (uint64_t)off < prev_end || (uint64_t)len > size ||
                     (uint64_t)off > size - (uint64_t)len || r->n_map >= r->map_cap)
                         return -EBADMSG;
@@ -383,10 +386,10 @@ static int translate(struct oci_layer_reader *r, struct archive_entry *ae, struc
                      struct oci_err *e)
 {
         struct img_entry *en = &it->entry;
-        const char *raw = archive_entry_pathname(ae), *link, *name;
+        const char *raw = sym_archive_entry_pathname(ae), *link, *name;
         char *base;
         size_t n_x = 0;
-        la_int64_t uid = archive_entry_uid(ae), gid = archive_entry_gid(ae);
+        la_int64_t uid = sym_archive_entry_uid(ae), gid = sym_archive_entry_gid(ae);
         int r2;
 
         *it = (struct oci_tar_item){.kind = OCI_TAR_ENTRY};
@@ -421,16 +424,18 @@ static int translate(struct oci_layer_reader *r, struct archive_entry *ae, struc
                                    (long long)uid, (long long)gid);
         en->uid = (uid_t)uid;
         en->gid = (gid_t)gid;
-        en->mode = archive_entry_mode(ae) & 07777;
-        en->mtime_ns = time_ns(archive_entry_mtime(ae), archive_entry_mtime_nsec(ae));
-        en->atime_ns = archive_entry_atime_is_set(ae)
-                               ? time_ns(archive_entry_atime(ae), archive_entry_atime_nsec(ae))
-                               : en->mtime_ns;
-        en->ctime_ns = archive_entry_ctime_is_set(ae)
-                               ? time_ns(archive_entry_ctime(ae), archive_entry_ctime_nsec(ae))
-                               : en->mtime_ns;
+        en->mode = sym_archive_entry_mode(ae) & 07777;
+        en->mtime_ns = time_ns(sym_archive_entry_mtime(ae), sym_archive_entry_mtime_nsec(ae));
+        en->atime_ns =
+                sym_archive_entry_atime_is_set(ae)
+                        ? time_ns(sym_archive_entry_atime(ae), sym_archive_entry_atime_nsec(ae))
+                        : en->mtime_ns;
+        en->ctime_ns =
+                sym_archive_entry_ctime_is_set(ae)
+                        ? time_ns(sym_archive_entry_ctime(ae), sym_archive_entry_ctime_nsec(ae))
+                        : en->mtime_ns;
 
-        link = archive_entry_hardlink(ae);
+        link = sym_archive_entry_hardlink(ae);
         if (link) {
                 r2 = clean_path(link, r->target, sizeof(r->target));
                 if (r2 < 0)
@@ -440,7 +445,7 @@ static int translate(struct oci_layer_reader *r, struct archive_entry *ae, struc
                 en->target = r->target;
                 return 1;
         }
-        switch (archive_entry_filetype(ae)) {
+        switch (sym_archive_entry_filetype(ae)) {
         case AE_IFREG:
                 en->type = IMG_ENTRY_REG;
                 break;
@@ -449,7 +454,7 @@ static int translate(struct oci_layer_reader *r, struct archive_entry *ae, struc
                 break;
         case AE_IFLNK:
                 en->type = IMG_ENTRY_SYMLINK;
-                link = archive_entry_symlink(ae);
+                link = sym_archive_entry_symlink(ae);
                 if (!link || !*link)
                         return oci_err_set(e, -EINVAL, "entry '%.200s': empty symlink target", raw);
                 if (strlen(link) > IMG_SYMLINK_MAX)
@@ -473,17 +478,17 @@ static int translate(struct oci_layer_reader *r, struct archive_entry *ae, struc
                 return oci_err_set(e, -EINVAL, "entry '%.200s': unsupported file type", raw);
         }
         if (en->type == IMG_ENTRY_CHR || en->type == IMG_ENTRY_BLK) {
-                en->rdev_major = (uint32_t)archive_entry_rdevmajor(ae);
-                en->rdev_minor = (uint32_t)archive_entry_rdevminor(ae);
+                en->rdev_major = (uint32_t)sym_archive_entry_rdevmajor(ae);
+                en->rdev_minor = (uint32_t)sym_archive_entry_rdevminor(ae);
         }
 
-        archive_entry_xattr_reset(ae);
+        sym_archive_entry_xattr_reset(ae);
         for (;;) {
                 const char *xname;
                 const void *value;
                 size_t size;
 
-                if (archive_entry_xattr_next(ae, &xname, &value, &size) != ARCHIVE_OK)
+                if (sym_archive_entry_xattr_next(ae, &xname, &value, &size) != ARCHIVE_OK)
                         break;
                 if (!xname || !img_ext4_xattr_supported(xname) ||
                     startswith(xname, "trusted.overlay."))
@@ -503,7 +508,8 @@ static int translate(struct oci_layer_reader *r, struct archive_entry *ae, struc
         en->n_xattrs = n_x;
 
         if (en->type == IMG_ENTRY_REG) {
-                la_int64_t size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : 0;
+                la_int64_t size =
+                        sym_archive_entry_size_is_set(ae) ? sym_archive_entry_size(ae) : 0;
                 uint64_t data;
 
                 if (size < 0)
@@ -541,7 +547,7 @@ int oci_layer_next(struct oci_layer_reader *r, struct oci_tar_item *ret, struct 
 
                 if (r->empty)
                         return 0;
-                ar = archive_read_next_header(r->inner, &ae);
+                ar = sym_archive_read_next_header(r->inner, &ae);
                 if (ar == ARCHIVE_EOF)
                         return 0;
                 if (ar < ARCHIVE_WARN) {
@@ -563,7 +569,7 @@ int oci_layer_finish(struct oci_layer_reader *r, char ret_diff_id[OCI_DIGEST_SIZ
         char got[OCI_DIGEST_SIZE];
 
         while (!r->outer_eof) {
-                la_ssize_t n = archive_read_data(r->outer, r->tbuf, LAYER_BUF);
+                la_ssize_t n = sym_archive_read_data(r->outer, r->tbuf, LAYER_BUF);
 
                 if (n < 0) {
                         save_archive_error(r, r->outer);
@@ -579,7 +585,7 @@ int oci_layer_finish(struct oci_layer_reader *r, char ret_diff_id[OCI_DIGEST_SIZ
                 la_ssize_t n = outer_read(r->outer, r, &buf);
 
                 if (n < 0)
-                        return oci_err_set(e, -EIO, "%s", archive_error_string(r->outer));
+                        return oci_err_set(e, -EIO, "%s", sym_archive_error_string(r->outer));
                 if (n == 0)
                         break;
         }
@@ -604,28 +610,32 @@ void oci_unpack_free(struct oci_unpack *u)
         if (!u)
                 return;
         if (u->a)
-                archive_read_free(u->a);
+                sym_archive_read_free(u->a);
         free(u);
 }
 
 int oci_unpack_open(int fd, struct oci_unpack **ret, struct oci_err *e)
 {
-        _cleanup_(oci_unpack_freep) struct oci_unpack *u = calloc(1, sizeof(*u));
+        _cleanup_(oci_unpack_freep) struct oci_unpack *u = NULL;
         struct archive_entry *ae;
         int ar;
 
+        ar = oci_dl_archive(e);
+        if (ar < 0)
+                return ar;
+        u = calloc(1, sizeof(*u));
         if (!u)
                 return -ENOMEM;
         u->a = new_decompressor();
         if (!u->a)
                 return -ENOMEM;
-        ar = archive_read_open_fd(u->a, fd, LAYER_BUF);
+        ar = sym_archive_read_open_fd(u->a, fd, LAYER_BUF);
         if (ar == ARCHIVE_OK)
-                ar = archive_read_next_header(u->a, &ae);
+                ar = sym_archive_read_next_header(u->a, &ae);
         if (ar == ARCHIVE_EOF)
                 u->eof = true;
         else if (ar < ARCHIVE_WARN)
-                return oci_err_set(e, -EBADMSG, "%s", archive_error_string(u->a));
+                return oci_err_set(e, -EBADMSG, "%s", sym_archive_error_string(u->a));
         *ret = TAKE_PTR(u);
         return 0;
 }
@@ -636,9 +646,9 @@ ssize_t oci_unpack_read(struct oci_unpack *u, void *buf, size_t n, struct oci_er
 
         if (u->eof)
                 return 0;
-        k = archive_read_data(u->a, buf, n);
+        k = sym_archive_read_data(u->a, buf, n);
         if (k < 0)
-                return oci_err_set(e, -EBADMSG, "%s", archive_error_string(u->a));
+                return oci_err_set(e, -EBADMSG, "%s", sym_archive_error_string(u->a));
         if (k == 0)
                 u->eof = true;
         return k;

@@ -5,7 +5,7 @@
  * curl easy handle and captures the interesting response headers, reset at
  * each status line so that only the last response of a redirect chain
  * counts. Small requests (manifests, tokens, configs) run with
- * curl_easy_perform() and a capped memory body; blob downloads run in one
+ * sym_curl_easy_perform() and a capped memory body; blob downloads run in one
  * curl multi loop that keeps up to `parallel` transfers going, streams each
  * body into its blob writer (which hashes it), and decides at completion
  * whether to commit, re-authenticate and retry, restart without a range, or
@@ -19,15 +19,14 @@
  */
 #include "registry.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "auth.h"
+#include "dl.h"
 #include "lib/core/json.h"
 #include "lib/core/log.h"
 #include "lib/core/util.h"
@@ -79,14 +78,6 @@ static void response_clear(struct response *resp)
         *resp = (struct response){.max = resp->max};
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-static void curl_init(void)
-{
-        curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 void oci_registry_free(struct oci_registry *r)
 {
         if (!r)
@@ -105,13 +96,14 @@ void oci_registry_free(struct oci_registry *r)
 }
 
 int oci_registry_new(const struct oci_ref *ref, const struct oci_registry_opts *o,
-                     struct oci_registry **ret)
+                     struct oci_registry **ret, struct oci_err *e)
 {
         _cleanup_(oci_registry_freep) struct oci_registry *r = NULL;
+        int k;
 
-        pthread_once(&curl_once, curl_init);
-        if (curl_init_result != CURLE_OK)
-                return -ENOMEM;
+        k = oci_dl_curl(e);
+        if (k < 0)
+                return k;
         r = calloc(1, sizeof(*r));
         if (!r)
                 return -ENOMEM;
@@ -234,27 +226,27 @@ static int setup_easy(struct oci_registry *r, CURL *h, const char *url, struct r
 {
         bool ok = true;
 
-        ok &= curl_easy_setopt(h, CURLOPT_URL, url) == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L) == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT) == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S) == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L) == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, r->stall_s) == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo) == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_XFERINFODATA, r) == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK;
-        ok &= curl_easy_setopt(h, CURLOPT_HEADERDATA, resp) == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_URL, url) == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L) == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT) == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S) == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L) == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, r->stall_s) == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo) == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_XFERINFODATA, r) == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK;
+        ok &= sym_curl_easy_setopt(h, CURLOPT_HEADERDATA, resp) == CURLE_OK;
         if (r->insecure) {
-                ok &= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK;
-                ok &= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK;
+                ok &= sym_curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK;
+                ok &= sym_curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK;
         }
         if (r->ca_certs)
-                ok &= curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_certs) == CURLE_OK;
+                ok &= sym_curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_certs) == CURLE_OK;
         return ok ? 0 : -ENOMEM;
 }
 
@@ -291,7 +283,7 @@ static int curl_error(struct oci_registry *r, CURLcode c, const char *url, struc
                 err = -EIO;
                 break;
         }
-        return oci_err_set(e, err, "%s: %s", url, curl_easy_strerror(c));
+        return oci_err_set(e, err, "%s: %s", url, sym_curl_easy_strerror(c));
 }
 
 /* The first message of a registry's JSON error body, if any. */
@@ -354,7 +346,8 @@ static bool fall_back_to_http(struct oci_registry *r, CURLcode c)
         base = strdup_printf("http://%s", r->host);
         if (!base)
                 return false;
-        log_debug("registry %s: TLS failed (%s), using plain HTTP", r->host, curl_easy_strerror(c));
+        log_debug("registry %s: TLS failed (%s), using plain HTTP", r->host,
+                  sym_curl_easy_strerror(c));
         free(r->base);
         r->base = base;
         r->scheme_known = true;
@@ -365,7 +358,7 @@ static bool fall_back_to_http(struct oci_registry *r, CURLcode c)
 static int get_once(struct oci_registry *r, const char *url, const char *accept,
                     const char *authorization, size_t max, struct response *resp, struct oci_err *e)
 {
-        CURL *h = curl_easy_init();
+        CURL *h = sym_curl_easy_init();
         struct curl_slist *hdrs = NULL, *tmp;
         _cleanup_free_ char *accept_h = NULL, *auth_h = NULL;
         CURLcode c;
@@ -378,7 +371,7 @@ static int get_once(struct oci_registry *r, const char *url, const char *accept,
         r2 = setup_easy(r, h, url, resp);
         if (accept) {
                 accept_h = strdup_printf("Accept: %s", accept);
-                tmp = accept_h ? curl_slist_append(hdrs, accept_h) : NULL;
+                tmp = accept_h ? sym_curl_slist_append(hdrs, accept_h) : NULL;
                 if (!tmp)
                         r2 = -ENOMEM;
                 else
@@ -386,20 +379,20 @@ static int get_once(struct oci_registry *r, const char *url, const char *accept,
         }
         if (authorization) {
                 auth_h = strdup_printf("Authorization: %s", authorization);
-                tmp = auth_h ? curl_slist_append(hdrs, auth_h) : NULL;
+                tmp = auth_h ? sym_curl_slist_append(hdrs, auth_h) : NULL;
                 if (!tmp)
                         r2 = -ENOMEM;
                 else
                         hdrs = tmp;
         }
-        if (r2 >= 0 && (curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
-                        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
-                        curl_easy_setopt(h, CURLOPT_WRITEDATA, resp) != CURLE_OK))
+        if (r2 >= 0 && (sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
+                        sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+                        sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, resp) != CURLE_OK))
                 r2 = -ENOMEM;
         if (r2 >= 0) {
-                c = curl_easy_perform(h);
+                c = sym_curl_easy_perform(h);
                 if (c == CURLE_OK) {
-                        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+                        sym_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
                         r2 = 0;
                 } else if (c == CURLE_WRITE_ERROR && resp->too_big) {
                         r2 = oci_err_set(e, -E2BIG, "%s: the answer is larger than %zu bytes", url,
@@ -410,8 +403,8 @@ static int get_once(struct oci_registry *r, const char *url, const char *accept,
         }
         if (auth_h)
                 explicit_bzero(auth_h, strlen(auth_h));
-        curl_slist_free_all(hdrs);
-        curl_easy_cleanup(h);
+        sym_curl_slist_free_all(hdrs);
+        sym_curl_easy_cleanup(h);
         return r2;
 }
 
@@ -435,20 +428,20 @@ static int fetch_token(struct oci_registry *r, const struct oci_challenge *ch, s
                                    "registry %s: refusing a plain HTTP token realm (%.100s)",
                                    r->registry, ch->realm);
         default_scope = strdup_printf("repository:%s:pull", r->repository);
-        esc = curl_easy_init();
+        esc = sym_curl_easy_init();
         if (!default_scope || !esc) {
-                curl_easy_cleanup(esc);
+                sym_curl_easy_cleanup(esc);
                 return -ENOMEM;
         }
         if (ch->service)
-                service = curl_easy_escape(esc, ch->service, 0);
+                service = sym_curl_easy_escape(esc, ch->service, 0);
         /* a bare /v2/ check (login) asks for no repository */
         if (ch->scope || *r->repository)
-                scope = curl_easy_escape(esc, ch->scope ? ch->scope : default_scope, 0);
-        curl_easy_cleanup(esc);
+                scope = sym_curl_easy_escape(esc, ch->scope ? ch->scope : default_scope, 0);
+        sym_curl_easy_cleanup(esc);
         if ((!scope && (ch->scope || *r->repository)) || (ch->service && !service)) {
-                curl_free(service);
-                curl_free(scope);
+                sym_curl_free(service);
+                sym_curl_free(scope);
                 return -ENOMEM;
         }
         url = strdup_printf("%s%s%s%s%s%s", ch->realm, strchr(ch->realm, '?') ? "&" : "?",
@@ -457,8 +450,8 @@ static int fetch_token(struct oci_registry *r, const struct oci_challenge *ch, s
                             : scope          ? "scope="
                                              : "",
                             scope ? scope : "");
-        curl_free(service);
-        curl_free(scope);
+        sym_curl_free(service);
+        sym_curl_free(scope);
         if (!url)
                 return -ENOMEM;
         if (r->have_cred) {
@@ -668,10 +661,10 @@ struct xfer {
 
 static void xfer_reset(struct xfer *x)
 {
-        curl_slist_free_all(x->hdrs);
+        sym_curl_slist_free_all(x->hdrs);
         x->hdrs = NULL;
         if (x->h)
-                curl_easy_cleanup(x->h);
+                sym_curl_easy_cleanup(x->h);
         x->h = NULL;
         response_clear(&x->resp);
         free(x->url);
@@ -707,7 +700,7 @@ static size_t on_blob(char *data, size_t size, size_t nmemb, void *userdata)
                 uint64_t offset = oci_blob_writer_offset(x->req->w);
 
                 x->started = true;
-                curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+                sym_curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
                 if (status == 200 && offset > 0) {
                         /* the server ignored the range: start over */
                         k = oci_blob_writer_restart(x->req->w);
@@ -745,7 +738,7 @@ static int xfer_start(struct xfer *x, CURLM *multi)
 
         xfer_reset(x);
         x->url = strdup_printf("%s/v2/%s/blobs/%s", r->base, r->repository, x->req->digest);
-        x->h = curl_easy_init();
+        x->h = sym_curl_easy_init();
         if (!x->url || !x->h)
                 return -ENOMEM;
         x->resp.max = ERROR_BODY_MAX;
@@ -754,7 +747,7 @@ static int xfer_start(struct xfer *x, CURLM *multi)
                 return k;
         if (r->authorization) {
                 auth_h = strdup_printf("Authorization: %s", r->authorization);
-                tmp = auth_h ? curl_slist_append(x->hdrs, auth_h) : NULL;
+                tmp = auth_h ? sym_curl_slist_append(x->hdrs, auth_h) : NULL;
                 if (!tmp)
                         return -ENOMEM;
                 x->hdrs = tmp;
@@ -762,17 +755,17 @@ static int xfer_start(struct xfer *x, CURLM *multi)
         }
         if (offset > 0) {
                 range_h = strdup_printf("Range: bytes=%llu-", (unsigned long long)offset);
-                tmp = range_h ? curl_slist_append(x->hdrs, range_h) : NULL;
+                tmp = range_h ? sym_curl_slist_append(x->hdrs, range_h) : NULL;
                 if (!tmp)
                         return -ENOMEM;
                 x->hdrs = tmp;
         }
-        if (curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs) != CURLE_OK ||
-            curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_blob) != CURLE_OK ||
-            curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x) != CURLE_OK ||
-            curl_easy_setopt(x->h, CURLOPT_PRIVATE, x) != CURLE_OK)
+        if (sym_curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs) != CURLE_OK ||
+            sym_curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_blob) != CURLE_OK ||
+            sym_curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x) != CURLE_OK ||
+            sym_curl_easy_setopt(x->h, CURLOPT_PRIVATE, x) != CURLE_OK)
                 return -ENOMEM;
-        if (curl_multi_add_handle(multi, x->h) != CURLM_OK)
+        if (sym_curl_multi_add_handle(multi, x->h) != CURLM_OK)
                 return -ENOMEM;
         return 0;
 }
@@ -799,7 +792,7 @@ static int xfer_done(struct xfer *x, CURLcode c, struct oci_err *e)
                         return 1;
                 return curl_error(r, c, x->url, e);
         }
-        curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->resp.status);
+        sym_curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->resp.status);
         r->scheme_known = true;
         if (x->resp.status == 401 && x->auth_retries++ < 2) {
                 k = authenticate(r, &x->resp, x->url, e);
@@ -828,14 +821,14 @@ int oci_registry_get_blobs(struct oci_registry *r, struct oci_blob_req *reqs, si
                            unsigned parallel, oci_blob_progress_fn progress, void *userdata,
                            struct oci_err *e)
 {
-        CURLM *multi = curl_multi_init();
+        CURLM *multi = sym_curl_multi_init();
         _cleanup_free_ struct xfer *xs = calloc(n + 1, sizeof(*xs));
         size_t next = 0, active = 0;
         int result = 0;
 
         if (!multi || !xs) {
                 if (multi)
-                        curl_multi_cleanup(multi);
+                        sym_curl_multi_cleanup(multi);
                 return -ENOMEM;
         }
         if (parallel == 0)
@@ -864,17 +857,17 @@ int oci_registry_get_blobs(struct oci_registry *r, struct oci_blob_req *reqs, si
                 }
                 if (active == 0)
                         break;
-                if (curl_multi_perform(multi, &running) != CURLM_OK) {
+                if (sym_curl_multi_perform(multi, &running) != CURLM_OK) {
                         result = -ENOMEM;
                         break;
                 }
-                while ((msg = curl_multi_info_read(multi, &left))) {
+                while ((msg = sym_curl_multi_info_read(multi, &left))) {
                         struct xfer *x = NULL;
 
                         if (msg->msg != CURLMSG_DONE)
                                 continue;
-                        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-                        curl_multi_remove_handle(multi, x->h);
+                        sym_curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+                        sym_curl_multi_remove_handle(multi, x->h);
                         active--;
                         k = result == 0 ? xfer_done(x, msg->data.result, e) : -ECANCELED;
                         if (k == 1) {
@@ -893,13 +886,13 @@ int oci_registry_get_blobs(struct oci_registry *r, struct oci_blob_req *reqs, si
                         for (size_t i = 0; i < next; i++) {
                                 if (reqs[i].result != -EINPROGRESS || !xs[i].h)
                                         continue;
-                                curl_multi_remove_handle(multi, xs[i].h);
+                                sym_curl_multi_remove_handle(multi, xs[i].h);
                                 reqs[i].result = -ECANCELED;
                         }
                         break;
                 }
-                if (curl_multi_poll(multi, r->cancel_fd >= 0 ? &extra : NULL,
-                                    r->cancel_fd >= 0 ? 1 : 0, 1000, NULL) != CURLM_OK) {
+                if (sym_curl_multi_poll(multi, r->cancel_fd >= 0 ? &extra : NULL,
+                                        r->cancel_fd >= 0 ? 1 : 0, 1000, NULL) != CURLM_OK) {
                         result = -EIO;
                         break;
                 }
@@ -908,7 +901,7 @@ int oci_registry_get_blobs(struct oci_registry *r, struct oci_blob_req *reqs, si
                         for (size_t i = 0; i < next; i++) {
                                 if (reqs[i].result != -EINPROGRESS || !xs[i].h)
                                         continue;
-                                curl_multi_remove_handle(multi, xs[i].h);
+                                sym_curl_multi_remove_handle(multi, xs[i].h);
                                 reqs[i].result = -ECANCELED;
                         }
                         break;
@@ -916,6 +909,6 @@ int oci_registry_get_blobs(struct oci_registry *r, struct oci_blob_req *reqs, si
         }
         for (size_t i = 0; i < n; i++)
                 xfer_reset(&xs[i]);
-        curl_multi_cleanup(multi);
+        sym_curl_multi_cleanup(multi);
         return result;
 }

@@ -45,7 +45,7 @@ struct oci_registry;
 /* A client for ref's registry and repository (an empty repository for a
  * bare oci_registry_ping()). */
 int oci_registry_new(const struct oci_ref *ref, const struct oci_registry_opts *o,
-                     struct oci_registry **ret);
+                     struct oci_registry **ret, struct oci_err *e);
 void oci_registry_free(struct oci_registry *r);
 
 /* GET /v2/ with authentication: whether we may talk to the registry (used

@@ -84,7 +84,8 @@ enum tcp_state {
 };
 
 enum {
-        TCP_F_GUEST_FIN = 1u << 0, /* guest's FIN taken; host socket shut for writing */
+        TCP_F_GUEST_FIN = 1u << 0, /* guest's FIN taken; host socket shut for writing once
+                                    * the held data is written */
         TCP_F_HOST_EOF = 1u << 1,  /* the host side shut its end (EPOLLRDHUP) */
         TCP_F_FIN_SENT = 1u << 2,  /* our FIN is in snd_nxt */
         TCP_F_FIN_ACKED = 1u << 3,
@@ -112,6 +113,8 @@ struct tcp_flow {
         uint16_t last_win; /* the window field we last sent */
         uint32_t ack_sent; /* the ACK number we last sent */
         bool rto_armed;    /* the deadline is a retransmission timeout */
+        uint8_t *held;     /* guest data acknowledged, not yet taken by the host socket */
+        uint32_t held_len;
 };
 
 struct udp_flow {

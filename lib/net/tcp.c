@@ -14,10 +14,13 @@
  *
  * Guest to host: only the segment at rcv_nxt is taken (an overlap is
  * trimmed, a gap is answered with a duplicate ACK and the guest resends);
- * it is send()-ed without blocking, and only what the host socket accepted
- * is acknowledged. The window we advertise is the free space of the host
- * socket's send buffer; when it runs low we wait for EPOLLOUT and send a
- * window update. ACKs are batched: one per flow per batch of frames.
+ * it is send()-ed without blocking. The window we advertise is the free
+ * space of the host socket's send buffer, but the kernel counts its own
+ * overhead too and may refuse the end of a flight we invited: that tail is
+ * held (up to HELD_MAX per flow), acknowledged, and written on EPOLLOUT
+ * before anything newer; only beyond that bound is data dropped for the
+ * guest to resend. When the window runs low we wait for EPOLLOUT and send
+ * a window update. ACKs are batched: one per flow per batch of frames.
  *
  * Host to guest: unacknowledged data stays in the host socket. We peek at
  * it from the offset snd_nxt - snd_una (SO_PEEK_OFF; where the kernel lacks
@@ -59,7 +62,8 @@
 #define CLOSING_MS  60000u
 #define LINGER_MS   2000u
 #define SEGS_MAX    64
-#define DISCARD_MAX (1u << 20) /* in flight without SO_PEEK_OFF */
+#define DISCARD_MAX (1u << 20)   /* in flight without SO_PEEK_OFF */
+#define HELD_MAX    (256u << 10) /* guest data held while the host socket is full */
 #define MS          1000000ull
 
 #define SEQ_LT(a, b) ((int32_t)((a) - (b)) < 0)
@@ -77,25 +81,39 @@ static uint32_t random_isn(void)
 /* Free space of the host socket's send buffer: the window we offer. The
  * kernel takes data while the memory queued (SK_MEMINFO_WMEM_QUEUED, skb
  * overhead included) is below the buffer size, so that is the measure;
- * the bytes queued (SIOCOUTQ) would overstate the room. */
+ * the bytes queued (SIOCOUTQ) would overstate the room. Offering all of it
+ * (rather than a safe half) lets the socket fill now and then, which is
+ * what makes the kernel grow its buffer; what it then refuses is held.
+ * Zero while data is held: that goes first.
+ *
+ * A window smaller than a segment is offered as zero (receiver-side silly
+ * window avoidance): a Linux sender holding a full segment does not send
+ * into it but waits for its persist timer (200 ms and more), while a zero
+ * window makes us announce the space on EPOLLOUT. The threshold is capped
+ * at an eighth of the buffer, less than EPOLLOUT guarantees (a third
+ * free), so that wake-up always reopens the window. */
 static uint32_t host_space(const struct flow *f)
 {
         uint32_t mem[SK_MEMINFO_VARS];
         socklen_t sl = sizeof(mem);
         int outq = 0, sndbuf = 0;
+        uint32_t space, buf;
 
-        if (f->fd < 0 || f->tcp.flags & TCP_F_GUEST_FIN)
+        if (f->fd < 0 || f->tcp.flags & TCP_F_GUEST_FIN || f->tcp.held_len)
                 return 0;
         if (getsockopt(f->fd, SOL_SOCKET, SO_MEMINFO, mem, &sl) == 0 &&
-            sl > SK_MEMINFO_WMEM_QUEUED * sizeof(uint32_t))
-                return mem[SK_MEMINFO_SNDBUF] > mem[SK_MEMINFO_WMEM_QUEUED]
-                               ? mem[SK_MEMINFO_SNDBUF] - mem[SK_MEMINFO_WMEM_QUEUED]
-                               : 0;
-        sl = sizeof(sndbuf);
-        if (ioctl(f->fd, SIOCOUTQ, &outq) < 0 ||
-            getsockopt(f->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) < 0)
-                return 0;
-        return sndbuf > outq ? (uint32_t)(sndbuf - outq) / 2 : 0;
+            sl > SK_MEMINFO_WMEM_QUEUED * sizeof(uint32_t)) {
+                buf = mem[SK_MEMINFO_SNDBUF];
+                space = buf > mem[SK_MEMINFO_WMEM_QUEUED] ? buf - mem[SK_MEMINFO_WMEM_QUEUED] : 0;
+        } else {
+                sl = sizeof(sndbuf);
+                if (ioctl(f->fd, SIOCOUTQ, &outq) < 0 ||
+                    getsockopt(f->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) < 0)
+                        return 0;
+                buf = (uint32_t)MAX(sndbuf, 0);
+                space = sndbuf > outq ? (uint32_t)(sndbuf - outq) / 2 : 0;
+        }
+        return space < MIN((uint32_t)f->tcp.mss, buf / 8) ? 0 : space;
 }
 
 static uint16_t window_field(const struct flow *f, bool syn)
@@ -107,14 +125,14 @@ static uint16_t window_field(const struct flow *f, bool syn)
         return (uint16_t)MIN(space >> f->tcp.our_ws, 65535u);
 }
 
-/* We announced a zero window: announce the space when the host socket has
- * some again (EPOLLOUT). */
+/* We announced a zero window or hold data: on EPOLLOUT, write what is held
+ * and announce the space. */
 static void want_space(struct net_gw *gw, uint32_t idx)
 {
         struct flow *f = &gw->flows[idx];
 
-        if (f->fd < 0 || (f->tcp.flags & (TCP_F_WANT_OUT | TCP_F_GUEST_FIN)) ||
-            f->tcp.state == TS_CONNECTING)
+        if (f->fd < 0 || (f->tcp.flags & TCP_F_WANT_OUT) || f->tcp.state == TS_CONNECTING ||
+            ((f->tcp.flags & TCP_F_GUEST_FIN) && !f->tcp.held_len))
                 return;
         f->tcp.flags |= TCP_F_WANT_OUT;
         net_flow_set_events(gw, idx, EPOLLIN | EPOLLRDHUP | EPOLLOUT | EPOLLET);
@@ -270,7 +288,7 @@ static void check_closed(struct net_gw *gw, uint32_t idx)
         struct flow *f = &gw->flows[idx];
         struct tcp_flow *t = &f->tcp;
 
-        if (!(t->flags & TCP_F_GUEST_FIN) || !(t->flags & TCP_F_FIN_ACKED))
+        if (!(t->flags & TCP_F_GUEST_FIN) || !(t->flags & TCP_F_FIN_ACKED) || t->held_len)
                 return;
         if (f->fd >= 0) {
                 epoll_ctl(gw->inner_fd, EPOLL_CTL_DEL, f->fd, NULL);
@@ -607,6 +625,49 @@ static void take_ack(struct net_gw *gw, uint32_t idx, const struct net_pkt *k)
         t->guest_wnd = wnd;
 }
 
+/* Appends what fits under HELD_MAX of data[0, n) to the held data; returns
+ * how much. */
+static size_t hold(struct tcp_flow *t, const uint8_t *data, size_t n)
+{
+        uint8_t *p;
+
+        n = MIN(n, (size_t)(HELD_MAX - t->held_len));
+        if (n == 0)
+                return 0;
+        p = realloc(t->held, t->held_len + n);
+        if (!p)
+                return 0;
+        memcpy(p + t->held_len, data, n);
+        t->held = p;
+        t->held_len += (uint32_t)n;
+        return n;
+}
+
+/* Writes held data to the host socket: 0 when none is left, -EAGAIN when
+ * the socket is full again, another -errno when it failed. */
+static int flush_held(struct net_gw *gw, struct flow *f)
+{
+        struct tcp_flow *t = &f->tcp;
+        ssize_t n;
+
+        if (!t->held_len)
+                return 0;
+        n = send(f->fd, t->held, t->held_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0)
+                return errno == EINTR ? -EAGAIN : -errno;
+        gw->stats.bytes_to_host += (uint64_t)n;
+        t->held_len -= (uint32_t)n;
+        if (t->held_len) {
+                memmove(t->held, t->held + n, t->held_len);
+                return -EAGAIN;
+        }
+        free(t->held);
+        t->held = NULL;
+        if (t->flags & TCP_F_GUEST_FIN)
+                shutdown(f->fd, SHUT_WR);
+        return 0;
+}
+
 static void take_data(struct net_gw *gw, uint32_t idx, const struct net_pkt *k)
 {
         struct flow *f = &gw->flows[idx];
@@ -630,29 +691,37 @@ static void take_data(struct net_gw *gw, uint32_t idx, const struct net_pkt *k)
                 return;
         }
         if (len > off) {
-                ssize_t n = send(f->fd, k->payload + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+                size_t want = len - off, took;
+                ssize_t n = 0;
 
-                if (n < 0 && errno != EAGAIN && errno != EINTR) {
-                        reset_flow(gw, idx);
-                        return;
+                if (!t->held_len) {
+                        n = send(f->fd, k->payload + off, want, MSG_DONTWAIT | MSG_NOSIGNAL);
+                        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                                reset_flow(gw, idx);
+                                return;
+                        }
+                        n = MAX(n, 0);
+                        gw->stats.bytes_to_host += (uint64_t)n;
                 }
-                if (n < 0)
-                        n = 0;
-                t->rcv_nxt += (uint32_t)n;
-                gw->stats.bytes_to_host += (uint64_t)n;
+                took = (size_t)n + hold(t, k->payload + off + n, want - (size_t)n);
+                gw->stats.tcp_held += took - (size_t)n;
+                t->rcv_nxt += (uint32_t)took;
                 if (!t->rto_armed)
                         arm_idle(gw, idx);
-                if ((size_t)n < len - off) {
-                        /* The rest is dropped; the guest resends it once the
-                         * window we announce on EPOLLOUT lets it. */
-                        t->flags |= TCP_F_DROPPED;
+                if ((size_t)n < want)
                         want_space(gw, idx);
+                if (took < want) {
+                        /* Beyond what we hold: dropped. The guest resends it
+                         * once the window we announce on EPOLLOUT lets it. */
+                        gw->stats.tcp_host_full++;
+                        t->flags |= TCP_F_DROPPED;
                         ack_due(gw, idx, true);
                         return;
                 }
         }
         if (fin) {
-                shutdown(f->fd, SHUT_WR);
+                if (!t->held_len)
+                        shutdown(f->fd, SHUT_WR);
                 t->rcv_nxt++;
                 t->flags |= TCP_F_GUEST_FIN;
                 ack_due(gw, idx, true);
@@ -814,9 +883,17 @@ void net_tcp_event(struct net_gw *gw, uint32_t idx, uint32_t events)
         if (events & (EPOLLRDHUP | EPOLLHUP))
                 t->flags |= TCP_F_HOST_EOF;
         if ((events & EPOLLOUT) && (t->flags & TCP_F_WANT_OUT)) {
+                int r = flush_held(gw, f);
+
+                if (r < 0 && r != -EAGAIN) {
+                        reset_flow(gw, idx);
+                        return;
+                }
                 t->flags &= (uint16_t)~TCP_F_WANT_OUT;
                 net_flow_set_events(gw, idx, EPOLLIN | EPOLLRDHUP | EPOLLET);
-                if (t->flags & TCP_F_DROPPED) {
+                if (r == -EAGAIN) {
+                        want_space(gw, idx); /* more to write first */
+                } else if (t->flags & TCP_F_DROPPED) {
                         /* The guest sent data we dropped and now waits for its
                          * retransmission timer, which backs off each time the
                          * resent data meets a full socket again (seconds, then
@@ -828,6 +905,11 @@ void net_tcp_event(struct net_gw *gw, uint32_t idx, uint32_t events)
                                 dup_ack(gw, idx);
                 } else {
                         ack_due(gw, idx, true); /* window update */
+                }
+                if (r == 0 && (t->flags & TCP_F_GUEST_FIN)) {
+                        check_closed(gw, idx); /* it waited for the held data */
+                        if (t->state == TS_LINGER)
+                                return;
                 }
         }
         if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))

@@ -203,6 +203,8 @@ static void write_stats(struct net_gw *gw)
         S(icmp_opened);
         S(tcp_limit_rst);
         S(tcp_retransmits);
+        S(tcp_held);
+        S(tcp_host_full);
         S(udp_evicted);
         S(bytes_to_host);
         S(bytes_from_host);

@@ -283,7 +283,7 @@ def test_tcp_ipv6(w):
 def test_tcp_loss(w):
     w.gateway("--drop-every", "101")
     expect(w.guest("fetch", PUB, "8000", "20000000", timeout=300), "ok", "download with loss")
-    expect(w.guest("send", PUB, "8000", "10000000", timeout=300), "ok", "upload with loss")
+    expect(w.guest("send", PUB, "8000", "20000000", timeout=300), "ok", "upload with loss")
     if w.stats()["tcp_retransmits"] == 0:
         raise AssertionError("no retransmission happened")
     w.gateway("--drop-every", "101", link="dgram", mtu=1500)

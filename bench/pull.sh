@@ -18,7 +18,10 @@ msb=${MSB:-$build/cmd/msb/msb}
 work=$(mktemp -d)
 reg_pid=
 cleanup() {
-        [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
+        if [ -n "$reg_pid" ]; then
+                kill "$reg_pid" 2>/dev/null || true
+                wait "$reg_pid" 2>/dev/null || true # killed: 143
+        fi
         rm -rf "$work"
 }
 trap cleanup EXIT

@@ -976,6 +976,14 @@ static mode_t type_bits(msb_fs_type t)
         return t == MSB_FS_DIR ? S_IFDIR : S_IFREG;
 }
 
+/* The arguments of a copy either way: a host path, an absolute guest path. */
+static int check_copy_paths(const char *host_path, const char *guest_path)
+{
+        if (!host_path || !*host_path)
+                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL, "no host path given");
+        return check_path(guest_path);
+}
+
 int msb_fs_copy_in(msb_sandbox *sb, const char *host_path, const char *guest_path)
 {
         _cleanup_free_ char *final = NULL, *prefix = NULL;
@@ -985,9 +993,7 @@ int msb_fs_copy_in(msb_sandbox *sb, const char *host_path, const char *guest_pat
         bool merge;
         int r;
 
-        if (!host_path || !*host_path)
-                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL, "no host path given");
-        r = check_path(guest_path);
+        r = check_copy_paths(host_path, guest_path);
         if (r < 0)
                 return r;
         if (lstat(host_path, &st) < 0)
@@ -1177,9 +1183,7 @@ int msb_fs_copy_out(msb_sandbox *sb, const char *guest_path, const char *host_pa
         bool merge;
         int r;
 
-        if (!host_path || !*host_path)
-                return error_set(MSB_ERR_INVALID_ARGUMENT, -EINVAL, "no host path given");
-        r = check_path(guest_path);
+        r = check_copy_paths(host_path, guest_path);
         if (r < 0)
                 return r;
         r = msb_fs_stat(sb, guest_path, false, &e);

@@ -16,7 +16,8 @@
 #include "lib/core/json.h"
 #include "lib/core/util.h"
 
-/* One attempt with the texts cut to at most `room` bytes each. */
+/* One attempt with the texts cut to at most `room` bytes each: the line,
+ * its newline included, and its length. */
 static int format(const struct readyline *rl, int room, char **ret, size_t *ret_len)
 {
         struct json_writer w;
@@ -43,8 +44,7 @@ static int format(const struct readyline *rl, int room, char **ret, size_t *ret_
                 json_kv_string(&w, "message", buf);
         }
         json_end_object(&w);
-        *ret_len = w.len;
-        text = json_writer_steal(&w);
+        text = json_writer_steal_line(&w, ret_len);
         if (!text)
                 return -ENOMEM;
         *ret = text;
@@ -53,7 +53,7 @@ static int format(const struct readyline *rl, int room, char **ret, size_t *ret_
 
 int readyline_format(const struct readyline *rl, char **ret)
 {
-        char *text = NULL, *line;
+        char *text = NULL;
         size_t len;
         int r;
 
@@ -64,17 +64,10 @@ int readyline_format(const struct readyline *rl, char **ret)
                 r = format(rl, room, &text, &len);
                 if (r < 0)
                         return r;
-                if (len + 1 <= READYLINE_MAX || room == 0)
+                if (len <= READYLINE_MAX || room == 0)
                         break;
         }
-        line = realloc(text, len + 2);
-        if (!line) {
-                free(text);
-                return -ENOMEM;
-        }
-        line[len] = '\n';
-        line[len + 1] = '\0';
-        *ret = line;
+        *ret = text;
         return 0;
 }
 

@@ -150,6 +150,16 @@ static void append_str(struct json_writer *w, const char *s)
         append(w, s, strlen(s));
 }
 
+char *json_writer_steal_line(struct json_writer *w, size_t *ret_len)
+{
+        if (reserve(w, 1)) {
+                w->data[w->len++] = '\n';
+                w->data[w->len] = '\0';
+        }
+        *ret_len = w->len;
+        return json_writer_steal(w);
+}
+
 /* The separator before a value (or a key). */
 static void put_prefix(struct json_writer *w)
 {

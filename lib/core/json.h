@@ -43,6 +43,9 @@ void json_writer_init(struct json_writer *w);
 void json_writer_free(struct json_writer *w);
 /* Hands over the text (NUL-terminated) or NULL on error; w is reset. */
 char *json_writer_steal(struct json_writer *w);
+/* The same with a newline appended: one line of JSON Lines. *ret_len is its
+ * length, the newline included. */
+char *json_writer_steal_line(struct json_writer *w, size_t *ret_len);
 
 void json_begin_object(struct json_writer *w);
 void json_end_object(struct json_writer *w);

@@ -70,24 +70,11 @@ const char *ctlmsg_error_text(int r)
 /* Ends the object and the line. */
 static int finish(struct json_writer *w, char **ret)
 {
-        char *text;
         size_t len;
 
         json_end_object(w);
-        len = w->len;
-        text = json_writer_steal(w);
-        if (!text)
-                return -ENOMEM;
-        /* The writer's text ends with a NUL: make it the newline, add one. */
-        char *line = realloc(text, len + 2);
-        if (!line) {
-                free(text);
-                return -ENOMEM;
-        }
-        line[len] = '\n';
-        line[len + 1] = '\0';
-        *ret = line;
-        return 0;
+        *ret = json_writer_steal_line(w, &len);
+        return *ret ? 0 : -ENOMEM;
 }
 
 int ctlmsg_format_status(const struct ctlmsg_status *s, char **ret)

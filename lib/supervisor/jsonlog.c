@@ -106,20 +106,17 @@ int jsonlog_commit(struct jsonlog *l, struct json_writer *w)
                 json_writer_free(w);
                 return r;
         }
-        len = w->len;
-        text = json_writer_steal(w);
+        text = json_writer_steal_line(w, &len);
         if (!text)
                 return -ENOMEM;
-        /* The writer's text is NUL-terminated; the NUL becomes the newline. */
-        text[len] = '\n';
-        if (l->size > 0 && l->size + len + 1 > l->max_bytes) {
+        if (l->size > 0 && l->size + len > l->max_bytes) {
                 r = rotate(l);
                 if (r < 0)
                         return r;
         }
-        r = write_all(l->fd, text, len + 1);
+        r = write_all(l->fd, text, len);
         if (r < 0)
                 return r;
-        l->size += len + 1;
+        l->size += len;
         return 0;
 }

@@ -71,6 +71,7 @@ static void test_writer_object(void **state)
 static void test_writer_empty_and_top_level(void **state)
 {
         struct json_writer w;
+        size_t len;
         char *s;
 
         json_writer_init(&w);
@@ -82,6 +83,14 @@ static void test_writer_empty_and_top_level(void **state)
         json_put_string(&w, "x");
         s = json_writer_steal(&w);
         assert_string_equal(s, "\"x\"");
+        free(s);
+
+        json_writer_init(&w);
+        json_begin_object(&w);
+        json_end_object(&w);
+        s = json_writer_steal_line(&w, &len);
+        assert_string_equal(s, "{}\n");
+        assert_int_equal(len, 3);
         free(s);
 }
 

@@ -83,9 +83,10 @@ int agent_bootparams_parse(const char *cmdline, struct agent_bootparams *ret, co
  * log. Call first. */
 void agent_init_early(void);
 
-/* Everything from the command line to an open agent port in the new root.
+/* Everything from the command line to an open agent port in the new root;
+ * boot_ns: when /init started (CLOCK_BOOTTIME), for the debug timeline.
  * Fatal errors power the VM off (they never return). */
-int agent_init_boot(void);
+int agent_init_boot(uint64_t boot_ns);
 
 /* Logs to the kernel log, then reboots (QEMU runs -no-reboot: it exits). */
 _noreturn_ void agent_init_fatal(const char *fmt, ...) _printf_(1, 2);

@@ -308,7 +308,6 @@ static void setup_hostname(const char *name)
 
 static void setup_network(const struct agent_bootparams *bp)
 {
-        uint64_t start = now_ns(CLOCK_MONOTONIC);
         char err[256] = "";
         int r;
 
@@ -318,8 +317,13 @@ static void setup_network(const struct agent_bootparams *bp)
         r = agent_net_write_etc(bp, "/etc", err, sizeof(err));
         if (r < 0)
                 log_error("network: %s: %s", err, strerror(-r));
-        log_debug("network configured in %llu us",
-                  (unsigned long long)((now_ns(CLOCK_MONOTONIC) - start) / 1000));
+}
+
+/* The boot timeline, at debug level (msb.log=debug): where the guest's
+ * time between /init and ready goes. */
+static void boot_step(const char *done)
+{
+        log_debug("boot: %s at %llu us", done, (unsigned long long)(now_ns(CLOCK_BOOTTIME) / 1000));
 }
 
 /* Virtio ports appear through control messages after the device probe, so
@@ -353,7 +357,7 @@ static int open_port(void)
         }
 }
 
-int agent_init_boot(void)
+int agent_init_boot(uint64_t boot_ns)
 {
         _cleanup_free_ char *cmdline = NULL;
         struct agent_bootparams bp;
@@ -366,14 +370,21 @@ int agent_init_boot(void)
         if (agent_bootparams_parse(cmdline, &bp, &bad) < 0)
                 agent_init_fatal("bad boot parameter: %.*s", (int)strcspn(bad, " \n"), bad);
         log_set_handler(kmsg_log, bp.log_level, NULL);
+        log_debug("boot: /init started at %llu us", (unsigned long long)(boot_ns / 1000));
+        boot_step("early mounts");
         if (bp.has_time)
                 set_clock(&bp.time);
         assemble_root(&bp);
+        boot_step("root assembled");
         switch_root();
         mount_api_filesystems();
         setup_hostname(bp.hostname);
+        boot_step("in the new root");
         setup_network(&bp);
-        return open_port();
+        boot_step("network");
+        r = open_port();
+        boot_step("agent port");
+        return r;
 }
 
 static void release_disk(const char *dir)

@@ -46,7 +46,7 @@ static _noreturn_ void run_pid1(uint64_t boot_ns)
         struct agent_server_config cfg = {.vport = true, .pid1 = true, .boot_ns = boot_ns};
 
         agent_init_early();
-        cfg.port_fd = agent_init_boot();
+        cfg.port_fd = agent_init_boot(boot_ns);
         agent_server_run(&cfg);
         agent_init_poweroff();
 }

@@ -368,7 +368,8 @@ static int create_claimed(msb_sandbox *sb, struct store *st, const msb_sandbox_c
                         return r;
                 resolved_image_clear(&ri);
         }
-        r = img_ext4_create_empty(upper, cfg->root_disk_bytes, "msb-upper");
+        /* an ephemeral sandbox's disk is deleted, never recovered: no journal */
+        r = img_ext4_create_empty(upper, cfg->root_disk_bytes, "msb-upper", cfg->ephemeral);
         if (r < 0)
                 return error_set(MSB_ERR_SYSTEM, r, "cannot create the root disk %s: %s", upper,
                                  strerror(-r));

@@ -5,12 +5,13 @@
  * img_ext4_create() makes a sparse file of the full capacity and formats it
  * with libext2fs the way mke2fs would for a 6.1 kernel (4 KiB blocks, 256-byte
  * inodes, extents, flex_bg, 64bit, metadata_csum, huge_file, dir_index,
- * dir_nlink, extra_isize; a journal and /lost+found only for writable
- * filesystems). The file is new, so every block still reads as zero: inode
- * tables are marked zeroed without writing them (the kernel's lazy init has
- * nothing to do), the journal is created lazily, and groups nobody uses keep
- * BLOCK_UNINIT/INODE_UNINIT, so nothing is written for them and a 4 GiB upper
- * disk costs a few hundred kilobytes of real disk.
+ * dir_nlink, extra_isize; /lost+found only for writable filesystems, and a
+ * journal too unless the disk is scratch). The file is new, so every block
+ * still reads as zero: inode tables are marked zeroed without writing them
+ * (the kernel's lazy init has nothing to do), the journal is created lazily,
+ * and groups nobody uses keep BLOCK_UNINIT/INODE_UNINIT, so nothing is
+ * written for them and a 4 GiB upper disk costs a few hundred kilobytes of
+ * real disk.
  *
  * The namespace lives in memory: one node per name (parent, inode number,
  * file type, name) in a hash table keyed by (parent inode, keyed half-MD4 of
@@ -1594,17 +1595,20 @@ static int make_root(struct img_ext4 *w)
         return write_inode(w, EXT2_ROOT_INO, &in);
 }
 
-static int make_writable(struct img_ext4 *w)
+static int make_writable(struct img_ext4 *w, bool journal)
 {
         struct ext2fs_journal_params jp;
         const struct comp lf = {.name = "lost+found", .len = 10};
         struct img_entry e;
-        errcode_t err;
+        errcode_t err = 0;
 
-        err = ext2fs_get_journal_params(&jp, w->fs);
-        if (!err)
-                err = ext2fs_add_journal_inode3(
-                        w->fs, &jp, ~0ULL, EXT2_MKJOURNAL_LAZYINIT | EXT2_MKJOURNAL_NO_MNT_CHECK);
+        if (journal) {
+                err = ext2fs_get_journal_params(&jp, w->fs);
+                if (!err)
+                        err = ext2fs_add_journal_inode3(w->fs, &jp, ~0ULL,
+                                                        EXT2_MKJOURNAL_LAZYINIT |
+                                                                EXT2_MKJOURNAL_NO_MNT_CHECK);
+        }
         if (err)
                 return errcode_to_errno(err);
         parent_entry(w, &e);
@@ -1660,18 +1664,18 @@ int img_ext4_create(const char *path, const struct img_ext4_params *p, struct im
         if (r >= 0)
                 r = make_root(w);
         if (r >= 0 && p->writable)
-                r = make_writable(w);
+                r = make_writable(w, !p->scratch);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(w);
         return 0;
 }
 
-int img_ext4_create_empty(const char *path, uint64_t size_bytes, const char *label)
+int img_ext4_create_empty(const char *path, uint64_t size_bytes, const char *label, bool scratch)
 {
         _cleanup_(img_ext4_freep) struct img_ext4 *w = NULL;
         const struct img_ext4_params p = {
-                .size_bytes = size_bytes, .label = label, .writable = true};
+                .size_bytes = size_bytes, .label = label, .writable = true, .scratch = scratch};
         int r;
 
         r = img_ext4_create(path, &p, &w);

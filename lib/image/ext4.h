@@ -108,6 +108,9 @@ struct img_ext4_params {
         uint64_t inodes;     /* 0: one per 16 KiB of capacity */
         const char *label;   /* NULL or at most 16 bytes */
         bool writable;       /* mounted read-write: add a journal and /lost+found */
+        /* With writable: no journal. For a disk that is thrown away rather
+         * than recovered after a crash; the guest mounts it faster. */
+        bool scratch;
 };
 
 /* What a tree holds, for img_ext4_capacity(). */
@@ -165,9 +168,10 @@ void img_ext4_free(struct img_ext4 *w);
 
 /*
  * Creates the writable upper disk of a sandbox: an empty sparse filesystem of
- * size_bytes with a journal and /lost+found, writing only a few hundred
- * kilobytes. path must not exist.
+ * size_bytes with /lost+found and, unless scratch (see struct
+ * img_ext4_params), a journal, writing only a few hundred kilobytes. path
+ * must not exist.
  */
-int img_ext4_create_empty(const char *path, uint64_t size_bytes, const char *label);
+int img_ext4_create_empty(const char *path, uint64_t size_bytes, const char *label, bool scratch);
 
 DEFINE_FREEP(struct img_ext4, img_ext4_free)

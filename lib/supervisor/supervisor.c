@@ -99,6 +99,7 @@ struct sv {
         struct store *store;
         int64_t sandbox_id, run_id; /* run_id 0: no run recorded */
         struct jsonlog *system_log, *exec_log;
+        bool debug; /* MSB_LOG=debug: the guest logs at debug level too */
 
         enum vm_accel accel;
         uint32_t tsc_khz;
@@ -312,6 +313,7 @@ static int open_logs(struct sv *sv)
         if (level_name)
                 (void)log_level_from_string(level_name, &level);
         log_set_handler(log_handler, level, sv);
+        sv->debug = level == LOG_LEVEL_DEBUG;
         return 0;
 }
 
@@ -416,10 +418,14 @@ static int choose_accel(struct sv *sv)
         r = vm_host_facts_probe(&facts);
         if (r < 0)
                 return fail(sv, READY_SYSTEM, r, "cannot probe the host: %s", strerror(-r));
-        sv->tsc_khz = facts.tsc_khz;
         r = vm_accel_decide(requested, &facts, &sv->accel, sv->notice, sizeof(sv->notice));
         if (r < 0)
                 return fail(sv, READY_ACCEL_UNAVAILABLE, r, "%s", sv->notice);
+        if (sv->accel == VM_ACCEL_TCG) {
+                _cleanup_free_ char *cache = strdup_printf("%s/cache/host-tsc", sv->args->home);
+
+                sv->tsc_khz = vm_host_tsc_khz(&facts, cache);
+        }
         return 0;
 }
 
@@ -515,8 +521,12 @@ static int start_vm(struct sv *sv)
         }
         clock_gettime(CLOCK_REALTIME, &now);
         hostname_from_name(sv->args->name, hostname, sizeof(hostname));
-        cmdline = strdup_printf("msb.root=overlay msb.hostname=%s msb.time=%lld.%09ld %s", hostname,
-                                (long long)now.tv_sec, now.tv_nsec,
+        /* at debug level, the agent's too, on the console: its boot timeline,
+         * every line of it (printk.devkmsg=on lifts the kernel's limit of 10
+         * lines per 5 s written to /dev/kmsg) */
+        cmdline = strdup_printf("msb.root=overlay msb.hostname=%s msb.time=%lld.%09ld %s%s",
+                                hostname, (long long)now.tv_sec, now.tv_nsec,
+                                sv->debug ? "msb.log=debug loglevel=8 printk.devkmsg=on " : "",
                                 sv->net ? sv_net_boot_params(sv->net) : "");
         console = strdup_printf("%s/kernel.log", sv->logs);
         qemu_log = strdup_printf("%s/qemu.log", sv->logs);
@@ -547,7 +557,10 @@ static int start_vm(struct sv *sv)
                 .console_log = console,
                 .stderr_path = qemu_log,
                 .disks = {{.path = sv->cfg.base_disk, .read_only = true, .serial = "msb-base"},
-                          {.path = sv->cfg.upper_disk, .read_only = false, .serial = "msb-upper"}},
+                          {.path = sv->cfg.upper_disk,
+                           .read_only = false,
+                           .scratch = sv->cfg.ephemeral,
+                           .serial = "msb-upper"}},
                 .n_disks = sv->cfg.upper_disk ? 2 : 1,
                 .net = sv->net ? sv_net_nic(sv->net) : NULL,
         };

@@ -2,9 +2,10 @@
 /*
  * Theory of operation: the accelerator is chosen in two steps so that the
  * choice itself can be tested on any machine. vm_host_facts_probe() gathers
- * what the host offers (CPU flags, /dev/kvm, which module implements it, the
- * TSC rate); vm_accel_decide() is a pure function of the request and those
- * facts.
+ * what the host offers (CPU flags, /dev/kvm, which module implements it);
+ * vm_accel_decide() is a pure function of the request and those facts.
+ * vm_host_tsc_khz() measures the TSC rate a TCG guest is told, once per host
+ * boot when given a cache file.
  *
  * KVM counts as usable only when the CPU shows vmx or svm, /dev/kvm opens
  * read-write and speaks API version 12, and the module behind it is not PVM:
@@ -33,6 +34,9 @@
 /* The first processor's block, flags included, is well inside this. */
 #define CPUINFO_PREFIX_MAX (64 * 1024)
 #define TSC_MEASURE_NS     (10 * 1000 * 1000)
+#define TSC_KHZ_MIN        100000u   /* 100 MHz */
+#define TSC_KHZ_MAX        10000000u /* 10 GHz */
+#define BOOT_ID_LEN        36        /* a UUID in text */
 
 static bool flag_in(const char *flags, size_t len, const char *flag)
 {
@@ -123,6 +127,11 @@ static enum vm_kvm_module probe_kvm_module(void)
 }
 
 #ifdef HAVE_TSC
+static bool tsc_khz_plausible(uint64_t khz)
+{
+        return khz >= TSC_KHZ_MIN && khz <= TSC_KHZ_MAX;
+}
+
 /* One (nanoseconds, TSC) pair, taken where the clock read was not
  * interrupted: the tightest of three tries. */
 static void tsc_sample(uint64_t *ret_ns, uint64_t *ret_tsc)
@@ -155,9 +164,77 @@ static uint32_t measure_tsc_khz(void)
         if (ns1 <= ns0 || tsc1 <= tsc0 || tsc1 - tsc0 > UINT64_MAX / 1000000)
                 return 0;
         khz = (tsc1 - tsc0) * 1000000 / (ns1 - ns0);
-        return khz >= 100000 && khz <= 10000000 ? (uint32_t)khz : 0;
+        return tsc_khz_plausible(khz) ? (uint32_t)khz : 0;
+}
+
+/* This host boot's id (the kernel's random UUID), or "" when unknown. */
+static void read_boot_id(char id[static BOOT_ID_LEN + 1])
+{
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+
+        id[0] = '\0';
+        if (read_file("/proc/sys/kernel/random/boot_id", 64, &text, &len) == 0 &&
+            len >= BOOT_ID_LEN && strspn(text, "0123456789abcdef-") == BOOT_ID_LEN) {
+                memcpy(id, text, BOOT_ID_LEN);
+                id[BOOT_ID_LEN] = '\0';
+        }
+}
+
+/* The rate cached for this boot, or 0. The file reads "<boot id> <kHz>". */
+static uint32_t cached_tsc_khz(const char *path, const char *boot_id)
+{
+        _cleanup_free_ char *text = NULL;
+        uint64_t khz;
+        size_t len = 0;
+        char *end;
+
+        if (read_file(path, 128, &text, &len) < 0 || len <= BOOT_ID_LEN + 1 ||
+            memcmp(text, boot_id, BOOT_ID_LEN) != 0 || text[BOOT_ID_LEN] != ' ')
+                return 0;
+        end = text + BOOT_ID_LEN + 1 + strspn(text + BOOT_ID_LEN + 1, "0123456789");
+        *end = '\0';
+        if (parse_u64(text + BOOT_ID_LEN + 1, &khz) < 0 || !tsc_khz_plausible(khz))
+                return 0;
+        return (uint32_t)khz;
+}
+
+/* Replaces the cache through a rename, so that a reader never sees half a
+ * line; a cache that cannot be written only costs the next start 10 ms. */
+static void store_tsc_khz(const char *path, const char *boot_id, uint32_t khz)
+{
+        _cleanup_free_ char *tmp = strdup_printf("%s.%d.tmp", path, (int)getpid());
+        _cleanup_free_ char *line = strdup_printf("%s %u\n", boot_id, khz);
+
+        if (!tmp || !line)
+                return;
+        if (write_file(tmp, line, 0644) < 0 || rename(tmp, path) < 0)
+                unlink(tmp);
 }
 #endif
+
+uint32_t vm_host_tsc_khz(const struct vm_host_facts *f, const char *cache_path)
+{
+#ifdef HAVE_TSC
+        char boot_id[BOOT_ID_LEN + 1];
+        uint32_t khz;
+
+        if (!f->cpu_invariant_tsc)
+                return 0;
+        read_boot_id(boot_id);
+        if (!cache_path || !boot_id[0])
+                return measure_tsc_khz();
+        khz = cached_tsc_khz(cache_path, boot_id);
+        if (khz)
+                return khz;
+        khz = measure_tsc_khz();
+        if (khz)
+                store_tsc_khz(cache_path, boot_id, khz);
+        return khz;
+#else
+        return 0;
+#endif
+}
 
 int vm_host_facts_probe(struct vm_host_facts *ret)
 {
@@ -171,10 +248,6 @@ int vm_host_facts_probe(struct vm_host_facts *ret)
         vm_host_facts_parse_cpuinfo(cpuinfo, &f);
         probe_kvm(&f);
         f.kvm_module = probe_kvm_module();
-#ifdef HAVE_TSC
-        if (f.cpu_invariant_tsc)
-                f.tsc_khz = measure_tsc_khz();
-#endif
         *ret = f;
         return 0;
 }

@@ -234,9 +234,10 @@ static void add_disk(struct args *a, size_t i, const struct vm_disk *d)
                 return;
         }
         add(a, "-blockdev");
-        add(a, "driver=%s,node-name=disk%zu,%s,file.driver=file,file.filename=%s%s",
+        add(a, "driver=%s,node-name=disk%zu,%s%s,file.driver=file,file.filename=%s%s",
             d->format == VM_DISK_QCOW2 ? "qcow2" : "raw", i,
-            d->read_only ? "read-only=on" : "discard=unmap,detect-zeroes=unmap", dot, path);
+            d->read_only ? "read-only=on" : "discard=unmap,detect-zeroes=unmap",
+            d->scratch ? ",cache.no-flush=on" : "", dot, path);
         add(a, "-device");
         add(a, "virtio-blk-device,drive=disk%zu,serial=%s", i, d->serial);
 }

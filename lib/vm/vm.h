@@ -53,16 +53,19 @@ struct vm_host_facts {
         int kvm_errno;          /* why /dev/kvm is not usable (positive errno), or 0 */
         int kvm_api_version;    /* what KVM_GET_API_VERSION said; 0 if never asked */
         enum vm_kvm_module kvm_module;
-        /* The host's TSC frequency in kHz, measured against CLOCK_MONOTONIC_RAW
-         * when the TSC is invariant (x86 hosts), else 0. Under TCG the guest
-         * reads the host's TSC, so this is the guest's TSC rate. */
-        uint32_t tsc_khz;
 };
 
 /* Looks at /proc/cpuinfo, /dev/kvm and /sys/module. Never fails for lack of
- * KVM (that is a fact, not an error); costs about 10 ms for the TSC
- * measurement. 0 or -errno (e.g. /proc not mounted). */
+ * KVM (that is a fact, not an error). 0 or -errno (e.g. /proc not mounted). */
 int vm_host_facts_probe(struct vm_host_facts *ret);
+
+/* The host's TSC rate in kHz, or 0 when the TSC is not invariant (x86 hosts
+ * with constant_tsc and nonstop_tsc) or the measurement is absurd. Under TCG
+ * the guest reads the host's TSC, so this is the guest's TSC rate. Measuring
+ * takes 10 ms against CLOCK_MONOTONIC_RAW; the rate is fixed for a host boot,
+ * so with cache_path (NULL: always measure) it is measured once per boot and
+ * kept in that file beside the boot's id. */
+uint32_t vm_host_tsc_khz(const struct vm_host_facts *f, const char *cache_path);
 
 /* Fills the CPU flag facts (cpu_has_virt, cpu_hypervisor, cpu_invariant_tsc)
  * from the text of /proc/cpuinfo: the first "flags" line counts. Pure. */
@@ -115,6 +118,9 @@ struct vm_disk {
          * [A-Za-z0-9._-], e.g. "msb-base", "msb-upper". */
         const char *serial;
         bool read_only;
+        /* Writes need not survive a host crash (the disk is deleted rather
+         * than used again): the guest's flushes stop at QEMU. */
+        bool scratch;
         enum vm_disk_format format; /* never probed: a guest could forge a header */
 };
 
@@ -137,7 +143,7 @@ struct vm_config {
         uint32_t memory_mib;
         uint32_t cpus;
         enum vm_accel accel;  /* VM_ACCEL_KVM or VM_ACCEL_TCG: the decided one */
-        uint32_t tcg_tsc_khz; /* struct vm_host_facts.tsc_khz; 0: unknown */
+        uint32_t tcg_tsc_khz; /* vm_host_tsc_khz(); 0: unknown */
         struct vm_disk disks[VM_MAX_DISKS];
         size_t n_disks;
         /* A connected stream socket (one end of a socketpair), the guest's

@@ -805,7 +805,7 @@ static void test_upper_disk(void **state)
         struct stat st;
         char *out;
 
-        assert_int_equal(img_ext4_create_empty(f->img, 4096 * MiB, "upper"), 0);
+        assert_int_equal(img_ext4_create_empty(f->img, 4096 * MiB, "upper", false), 0);
         assert_int_equal(e2fs_fsck(f->img), 0);
         assert_int_equal(stat(f->img, &st), 0);
         assert_int_equal(st.st_size, 4096 * MiB);
@@ -818,8 +818,24 @@ static void test_upper_disk(void **state)
         assert_true(stat_has(f->img, "/lost+found", "Type: directory"));
         assert_int_equal(field(f->img, "/lost+found", "Mode"), 0700);
         /* It never overwrites. */
-        assert_int_equal(img_ext4_create_empty(f->img, 4096 * MiB, NULL), -EEXIST);
+        assert_int_equal(img_ext4_create_empty(f->img, 4096 * MiB, NULL, false), -EEXIST);
         assert_int_equal(e2fs_fsck(f->img), 0);
+}
+
+/* A scratch disk (an ephemeral sandbox's) is the same without a journal. */
+static void test_scratch_disk(void **state)
+{
+        struct fix *f = *state;
+        char *out;
+
+        assert_int_equal(img_ext4_create_empty(f->img, 4096 * MiB, "scratch", true), 0);
+        assert_int_equal(e2fs_fsck(f->img), 0);
+        assert_true(e2fs_disk_usage(f->img) < 4 * MiB);
+        out = e2fs_debugfs(f->img, "stats");
+        assert_null(strstr(out, "has_journal"));
+        assert_non_null(strstr(out, "metadata_csum"));
+        free(out);
+        assert_true(stat_has(f->img, "/lost+found", "Type: directory"));
 }
 
 static void test_create_errors(void **state)
@@ -833,7 +849,7 @@ static void test_create_errors(void **state)
         assert_int_equal(img_ext4_create(f->img, &tiny, &w), -ENOSPC);
         assert_int_equal(img_ext4_create(f->img, &label, &w), -EINVAL);
         snprintf(missing, sizeof(missing), "%s/no/such/dir/x.ext4", f->dir);
-        assert_int_equal(img_ext4_create_empty(missing, 16 * MiB, NULL), -ENOENT);
+        assert_int_equal(img_ext4_create_empty(missing, 16 * MiB, NULL, false), -ENOENT);
         assert_null(w);
         assert_int_equal(access(f->img, F_OK), -1);
 }
@@ -875,6 +891,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_read_error, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_upper_disk, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_scratch_disk, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_create_errors, setup, teardown),
                 cmocka_unit_test(test_capacity),
         };

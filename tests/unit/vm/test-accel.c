@@ -9,7 +9,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -247,8 +250,52 @@ static void test_probe(void **state)
                 assert_true(f.kvm_exists && f.kvm_api_version == 12 && f.kvm_errno == 0);
         if (!f.kvm_exists)
                 assert_false(f.kvm_usable);
-        if (f.tsc_khz)
-                assert_true(f.cpu_invariant_tsc && f.tsc_khz >= 100000);
+}
+
+/* The TSC rate is measured once per host boot: the cache file holds this
+ * boot's id and the rate, and a cache of another boot, or garbage, is
+ * measured over. */
+static void test_tsc_cache(void **state)
+{
+        char dir[] = "/tmp/msb-test-tsc-XXXXXX", path[64], boot_id[64], line[128];
+        _cleanup_free_ char *text = NULL, *id = NULL;
+        struct vm_host_facts f = {.cpu_invariant_tsc = true};
+        uint32_t khz;
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/host-tsc", dir);
+        assert_int_equal(vm_host_tsc_khz(&(struct vm_host_facts){0}, path), 0);
+        assert_int_equal(access(path, F_OK), -1); /* not invariant: nothing measured */
+
+        khz = vm_host_tsc_khz(&f, path);
+        if (khz == 0) { /* not x86, or a clock that makes no sense */
+                rmdir(dir);
+                skip();
+        }
+        assert_true(khz >= 100000);
+        assert_int_equal(read_file("/proc/sys/kernel/random/boot_id", 64, &id, NULL), 0);
+        snprintf(boot_id, sizeof(boot_id), "%.36s", id);
+        assert_int_equal(read_file(path, 128, &text, NULL), 0);
+        snprintf(line, sizeof(line), "%s %u\n", boot_id, khz);
+        assert_string_equal(text, line);
+
+        /* a cached value is taken as it is */
+        snprintf(line, sizeof(line), "%s 1234567\n", boot_id);
+        assert_int_equal(write_file(path, line, 0644), 0);
+        assert_int_equal(vm_host_tsc_khz(&f, path), 1234567);
+
+        /* another boot's value, an absurd one, or garbage: measured again */
+        const char *stale[] = {"00000000-0000-0000-0000-000000000000 1234567\n", NULL, "junk", ""};
+        char absurd[128];
+        snprintf(absurd, sizeof(absurd), "%s 5\n", boot_id);
+        stale[1] = absurd;
+        for (size_t i = 0; i < ARRAY_SIZE(stale); i++) {
+                assert_int_equal(write_file(path, stale[i], 0644), 0);
+                khz = vm_host_tsc_khz(&f, path);
+                assert_true(khz >= 100000 && khz != 1234567);
+        }
+        unlink(path);
+        assert_int_equal(rmdir(dir), 0);
 }
 
 int main(void)
@@ -257,6 +304,7 @@ int main(void)
                 cmocka_unit_test(test_decision_table), cmocka_unit_test(test_notices),
                 cmocka_unit_test(test_notice_buffers), cmocka_unit_test(test_names),
                 cmocka_unit_test(test_cpuinfo),        cmocka_unit_test(test_probe),
+                cmocka_unit_test(test_tsc_cache),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -245,6 +245,7 @@ static void test_escaping(void **state)
         c.console_log = "/x,y/kernel,,log";
         c.disks[0].path = "rel,dir/base.img";
         c.disks[1].path = "file:upper";
+        c.disks[1].scratch = true;
         c.cmdline_extra = "  msb.a=1   msb.b=x,y  ";
         _cleanup_(vm_argv_freep) char **argv = build_ok(&c);
 
@@ -256,8 +257,9 @@ static void test_escaping(void **state)
         /* Relative disk paths get "./": "file:" must stay part of the name. */
         assert_true(has_arg(argv, "driver=raw,node-name=disk0,read-only=on,file.driver=file,"
                                   "file.filename=./rel,,dir/base.img"));
+        /* A scratch disk keeps the guest's flushes from the host. */
         assert_true(has_arg(argv, "driver=raw,node-name=disk1,discard=unmap,detect-zeroes=unmap,"
-                                  "file.driver=file,file.filename=./file:upper"));
+                                  "cache.no-flush=on,file.driver=file,file.filename=./file:upper"));
         /* Extra parameters: one space between tokens, none at the ends. */
         assert_string_equal(opt_value(argv, "-append"),
                             "console=ttyS0 reboot=t panic=-1 tsc_early_khz=2596135 "

@@ -24,6 +24,7 @@ enum ev_kind {
         EV_TIMER,          /* the timerfd of every deadline */
         EV_PARENT,         /* --parent-fd */
         EV_NET,            /* the network gateway's own epoll fd */
+        EV_CONSOLE,        /* the console socket */
 };
 
 #define EV_GEN_MASK 0xffffffu

@@ -44,7 +44,7 @@
 #include <time.h>
 
 #include "event.h"
-#include "jsonlog.h"
+#include "logfile.h"
 #include "lib/core/log.h"
 #include "lib/core/util.h"
 
@@ -105,7 +105,7 @@ struct relay {
 
         bool barrier_in_flight; /* our core.ping on RELAY_BARRIER_ID */
 
-        struct jsonlog *exec_log;
+        struct logfile *exec_log;
 };
 
 /* ---- byte queues ---- */
@@ -277,7 +277,7 @@ static int slot_of(uint32_t id)
 
 static void tap_commit(struct relay *r, struct json_writer *w)
 {
-        int k = jsonlog_commit(r->exec_log, w);
+        int k = logfile_json_commit(r->exec_log, w);
         if (k < 0)
                 log_debug("exec log: %s", strerror(-k));
 }
@@ -285,7 +285,7 @@ static void tap_commit(struct relay *r, struct json_writer *w)
 static void tap_begin(struct json_writer *w, const char *source, uint32_t id)
 {
         json_writer_init(w);
-        jsonlog_begin(w, source);
+        logfile_json_begin(w, source);
         json_kv_uint(w, "session", id);
 }
 
@@ -781,7 +781,7 @@ static int settle(struct relay *r)
 
 /* ---- the API ---- */
 
-int relay_new(int epfd, int agent_fd, struct jsonlog *exec_log, struct relay **ret)
+int relay_new(int epfd, int agent_fd, struct logfile *exec_log, struct relay **ret)
 {
         _cleanup_close_ int fd = agent_fd;
         _cleanup_(relay_freep) struct relay *r = NULL;

@@ -40,7 +40,7 @@
 #include "lib/core/macro.h"
 #include "lib/proto/proto.h"
 
-struct jsonlog;
+struct logfile;
 
 #define RELAY_MAX_CLIENTS 64u
 #define RELAY_RANGE_SHIFT 26u
@@ -74,7 +74,7 @@ struct relay;
  * it to epfd. exec_log (may be NULL) receives the exec log tap; it must
  * outlive the relay. Until the agent's core.ready arrives the relay only
  * waits for it: any other frame is a protocol error. */
-int relay_new(int epfd, int agent_fd, struct jsonlog *exec_log, struct relay **ret);
+int relay_new(int epfd, int agent_fd, struct logfile *exec_log, struct relay **ret);
 struct relay *relay_free(struct relay *r); /* closes every fd; NULL is fine */
 DEFINE_FREEP(struct relay, relay_free)
 

@@ -49,7 +49,8 @@
 
 #include "ctlmsg.h"
 #include "event.h"
-#include "jsonlog.h"
+#include "console.h"
+#include "logfile.h"
 #include "network.h"
 #include "lib/readyline.h"
 #include "relay.h"
@@ -98,7 +99,7 @@ struct sv {
 
         struct store *store;
         int64_t sandbox_id, run_id; /* run_id 0: no run recorded */
-        struct jsonlog *system_log, *exec_log;
+        struct logfile *system_log, *exec_log;
         bool debug; /* MSB_LOG=debug: the guest logs at debug level too */
 
         enum vm_accel accel;
@@ -109,7 +110,8 @@ struct sv {
         int vm_status;
         bool vm_killed; /* by the stop deadline */
         struct relay *relay;
-        struct sv_net *net; /* NULL: no network */
+        struct sv_net *net;      /* NULL: no network */
+        struct console *console; /* logs/kernel.log */
 
         enum state state;
         uint64_t boot_timeout_ms;
@@ -132,14 +134,14 @@ static bool event_begin(struct sv *sv, struct json_writer *w, const char *event)
         if (!sv->system_log)
                 return false;
         json_writer_init(w);
-        jsonlog_begin(w, "system");
+        logfile_json_begin(w, "system");
         json_kv_string(w, "event", event);
         return true;
 }
 
 static void event_commit(struct sv *sv, struct json_writer *w)
 {
-        (void)jsonlog_commit(sv->system_log, w);
+        (void)logfile_json_commit(sv->system_log, w);
 }
 
 static void log_handler(enum log_level level, const char *msg, void *userdata)
@@ -304,10 +306,10 @@ static int open_logs(struct sv *sv)
                 return fail(sv, READY_SYSTEM, -ENOMEM, "out of memory");
         if (mkdir(sv->logs, 0700) < 0 && errno != EEXIST)
                 return fail(sv, READY_SYSTEM, negative_errno(), "cannot create %s: %m", sv->logs);
-        r = jsonlog_open(system, JSONLOG_MAX_BYTES, &sv->system_log);
+        r = logfile_open(system, LOGFILE_MAX_BYTES, &sv->system_log);
         if (r < 0)
                 return fail(sv, READY_SYSTEM, r, "cannot open %s: %s", system, strerror(-r));
-        r = jsonlog_open(exec, JSONLOG_MAX_BYTES, &sv->exec_log);
+        r = logfile_open(exec, LOGFILE_MAX_BYTES, &sv->exec_log);
         if (r < 0)
                 return fail(sv, READY_SYSTEM, r, "cannot open %s: %s", exec, strerror(-r));
         if (level_name)
@@ -490,7 +492,7 @@ static int start_vm(struct sv *sv)
 {
         _cleanup_free_ char *qemu = NULL, *kernel = NULL, *initramfs = NULL;
         _cleanup_free_ char *cmdline = NULL, *console = NULL, *qemu_log = NULL;
-        _cleanup_close_ int guest_fd = -1;
+        _cleanup_close_ int guest_fd = -1, qemu_console_fd = -1;
         char vmerr[256] = "", hostname[64];
         struct timespec now;
         int sv_fds[2], r;
@@ -534,9 +536,12 @@ static int start_vm(struct sv *sv)
                 return fail(sv, READY_SYSTEM, -ENOMEM, "out of memory");
 
         /* a fresh console log, so that a hint never quotes an earlier run */
-        r = write_file(console, "", 0600);
+        r = console_new(console, CONSOLE_LOG_MAX_BYTES, &sv->console, &qemu_console_fd);
         if (r < 0)
                 return fail(sv, READY_SYSTEM, r, "cannot create %s: %s", console, strerror(-r));
+        r = watch(sv, console_fd(sv->console), EV_CONSOLE, 0, 0);
+        if (r < 0)
+                return fail(sv, READY_SYSTEM, r, "epoll: %s", strerror(-r));
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv_fds) < 0)
                 return fail(sv, READY_SYSTEM, negative_errno(), "socketpair: %m");
         guest_fd = sv_fds[1];
@@ -554,7 +559,7 @@ static int start_vm(struct sv *sv)
                 .accel = sv->accel,
                 .tcg_tsc_khz = sv->tsc_khz,
                 .agent_fd = guest_fd,
-                .console_log = console,
+                .console_fd = qemu_console_fd,
                 .stderr_path = qemu_log,
                 .disks = {{.path = sv->cfg.base_disk, .read_only = true, .serial = "msb-base"},
                           {.path = sv->cfg.upper_disk,
@@ -656,6 +661,13 @@ static void end_run(struct sv *sv, const char *reason)
         sv->state = ST_DONE;
 }
 
+/* Keeps what the guest wrote to its console; stops watching at QEMU's end. */
+static void console_event(struct sv *sv)
+{
+        if (sv->console && console_drain(sv->console) > 0)
+                (void)epoll_ctl(sv->epfd, EPOLL_CTL_DEL, console_fd(sv->console), NULL);
+}
+
 /* QEMU is gone (reaped): decide how the run or the start ended. */
 static void on_vm_exit(struct sv *sv)
 {
@@ -664,6 +676,7 @@ static void on_vm_exit(struct sv *sv)
         char hint[256];
 
         relay_drain(sv->relay);
+        console_event(sv); /* the last lines, for the hints below */
         switch (sv->state) {
         case ST_BOOTING:
                 vm_death_hint(sv, hint, sizeof(hint));
@@ -1070,6 +1083,9 @@ static void dispatch(struct sv *sv, uint64_t ref, uint32_t events)
                 if (sv->net)
                         sv_net_run(sv->net);
                 break;
+        case EV_CONSOLE:
+                console_event(sv);
+                break;
         case EV_QEMU:
                 qemu_event(sv);
                 break;
@@ -1144,6 +1160,7 @@ static void release_run(struct sv *sv)
         sv->vm = vm_free(sv->vm);
         sv->net = sv_net_free(sv->net);
         sv->relay = relay_free(sv->relay);
+        sv->console = console_free(sv->console);
         for (size_t i = 0; i < MAX_CONTROL; i++)
                 if (sv->ctl[i].fd >= 0)
                         ctl_close(sv, &sv->ctl[i]);
@@ -1247,8 +1264,8 @@ int supervisor_run(const struct supervisor_args *args)
         }
         log_set_handler(NULL, LOG_LEVEL_ERROR, NULL);
         sv.lock_fd = safe_close(sv.lock_fd);
-        sv.system_log = jsonlog_free(sv.system_log);
-        sv.exec_log = jsonlog_free(sv.exec_log);
+        sv.system_log = logfile_free(sv.system_log);
+        sv.exec_log = logfile_free(sv.exec_log);
         store_close(sv.store);
         sbconfig_clear(&sv.cfg);
         safe_close(sv.epfd);

@@ -10,8 +10,9 @@
  *    guest's 2048 bytes together with the virtio_mmio.device=... entries
  *    QEMU appends for each device.
  * Control characters are refused everywhere. Nothing here touches the
- * filesystem; vm_start() checks that the files exist. The NIC, when there
- * is one, is a -netdev stream on the inherited fd VM_CHILD_NET_FD.
+ * filesystem; vm_start() checks that the files exist. The agent port, the
+ * NIC and the console are sockets QEMU inherits at fixed fds
+ * (VM_CHILD_*_FD).
  */
 #include "vm.h"
 #include "vm-internal.h"
@@ -143,7 +144,7 @@ static int build_cmdline(const struct vm_config *c, size_t n_devices, char **ret
         line = open_memstream(&buf, &len);
         if (!line)
                 return -ENOMEM;
-        if (c->console_log)
+        if (c->console_fd >= 0)
                 fputs("console=ttyS0 ", line);
         fputs("reboot=t panic=-1", line);
         if (c->accel == VM_ACCEL_TCG && c->tcg_tsc_khz > 0)
@@ -191,9 +192,6 @@ static int check_config(const struct vm_config *c, char *errmsg, size_t errmsg_s
                 return r;
         if ((r = check_path("guest kernel", c->kernel, errmsg, errmsg_size)) < 0 ||
             (r = check_path("initramfs", c->initramfs, errmsg, errmsg_size)) < 0)
-                return r;
-        if (c->console_log &&
-            (r = check_path("console log", c->console_log, errmsg, errmsg_size)) < 0)
                 return r;
         if (c->net && c->net->fd < 0)
                 return vm_fail(errmsg, errmsg_size, -EINVAL, "no network socket given");
@@ -244,7 +242,7 @@ static void add_disk(struct args *a, size_t i, const struct vm_disk *d)
 
 int vm_build_argv(const struct vm_config *c, char ***ret_argv, char *errmsg, size_t errmsg_size)
 {
-        _cleanup_free_ char *cmdline = NULL, *console = NULL;
+        _cleanup_free_ char *cmdline = NULL;
         struct args a = {0};
         bool tcg = c->accel == VM_ACCEL_TCG;
         int r;
@@ -255,13 +253,11 @@ int vm_build_argv(const struct vm_config *c, char ***ret_argv, char *errmsg, siz
         r = build_cmdline(c, n_devices(c), &cmdline, errmsg, errmsg_size);
         if (r < 0)
                 return r;
-        if (c->console_log && !(console = opt_escape(c->console_log)))
-                return -ENOMEM;
 
         add(&a, "%s", c->qemu ? c->qemu : DEFAULT_QEMU);
         add(&a, "-M");
         add(&a, "microvm,x-option-roms=off,isa-serial=%s,rtc=on,acpi=off%s",
-            c->console_log ? "on" : "off", tcg ? ",pit=on" : "");
+            c->console_fd >= 0 ? "on" : "off", tcg ? ",pit=on" : "");
         add(&a, "-accel");
         if (tcg)
                 add(&a, "tcg,tb-size=%d", TCG_TB_SIZE_MIB);
@@ -286,9 +282,9 @@ int vm_build_argv(const struct vm_config *c, char ***ret_argv, char *errmsg, siz
         add(&a, "%s", c->initramfs);
         add(&a, "-append");
         add(&a, "%s", cmdline);
-        if (console) {
+        if (c->console_fd >= 0) {
                 add(&a, "-chardev");
-                add(&a, "file,id=console,path=%s", console);
+                add(&a, "socket,id=console,fd=%d", VM_CHILD_CONSOLE_FD);
                 add(&a, "-serial");
                 add(&a, "chardev:console");
         }

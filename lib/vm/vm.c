@@ -12,9 +12,10 @@
  *
  * Child fd layout: 0 /dev/null, 1 and 2 the output file, 3 the agent socket
  * (VM_CHILD_AGENT_FD), 4 the error pipe (closed by a successful exec), 5 the
- * network socket (VM_CHILD_NET_FD). The parent first duplicates every source
- * to fd 6 or above, so that the dup2() calls in the child cannot overwrite a
- * source that happens to sit at 0-5.
+ * network socket (VM_CHILD_NET_FD), 6 the console socket
+ * (VM_CHILD_CONSOLE_FD). The parent first duplicates every source to fd 7
+ * or above, so that the dup2() calls in the child cannot overwrite a source
+ * that happens to sit at 0-6.
  *
  * QEMU's output goes to a file, not a pipe: nobody has to drain it while the
  * VM runs, and vm_stderr_tail() reads its last 4 KiB for error messages.
@@ -45,8 +46,13 @@
 #include "lib/core/util.h"
 
 #define STDERR_TAIL_MAX 4096
-#define CHILD_FD_MIN    6 /* above every target fd of the child */
+#define CHILD_FD_MIN    7 /* above every target fd of the child */
 #define CHILD_ERR_FD    4
+
+/* The sockets QEMU inherits, each at a fixed fd. */
+enum { SOCK_AGENT, SOCK_NET, SOCK_CONSOLE, N_SOCKS };
+static const int sock_child_fd[N_SOCKS] = {VM_CHILD_AGENT_FD, VM_CHILD_NET_FD, VM_CHILD_CONSOLE_FD};
+static const char *const sock_name[N_SOCKS] = {"agent", "network", "console"};
 
 struct vm {
         pid_t pid;
@@ -133,23 +139,30 @@ static int check_files(const struct vm_config *c, const char *qemu_name, char **
                 if (r < 0)
                         return r;
         }
-        if (c->agent_fd >= 0) {
+        return 0;
+}
+
+/* The caller's sockets for QEMU, by SOCK_*; -1 where there is none. */
+static void config_socks(const struct vm_config *c, int socks[N_SOCKS])
+{
+        socks[SOCK_AGENT] = c->agent_fd;
+        socks[SOCK_NET] = c->net ? c->net->fd : -1;
+        socks[SOCK_CONSOLE] = c->console_fd;
+}
+
+static int check_socks(const int socks[N_SOCKS], char *errmsg, size_t errmsg_size)
+{
+        for (int i = 0; i < N_SOCKS; i++) {
                 struct stat st;
-                if (fstat(c->agent_fd, &st) < 0)
-                        return vm_fail(errmsg, errmsg_size, negative_errno(), "the agent fd %d: %s",
-                                       c->agent_fd, strerror(errno));
+
+                if (socks[i] < 0)
+                        continue;
+                if (fstat(socks[i], &st) < 0)
+                        return vm_fail(errmsg, errmsg_size, negative_errno(), "the %s fd %d: %s",
+                                       sock_name[i], socks[i], strerror(errno));
                 if (!S_ISSOCK(st.st_mode))
                         return vm_fail(errmsg, errmsg_size, -ENOTSOCK,
-                                       "the agent fd %d is not a socket", c->agent_fd);
-        }
-        if (c->net) {
-                struct stat st;
-                if (fstat(c->net->fd, &st) < 0)
-                        return vm_fail(errmsg, errmsg_size, negative_errno(),
-                                       "the network fd %d: %s", c->net->fd, strerror(errno));
-                if (!S_ISSOCK(st.st_mode))
-                        return vm_fail(errmsg, errmsg_size, -ENOTSOCK,
-                                       "the network fd %d is not a socket", c->net->fd);
+                                       "the %s fd %d is not a socket", sock_name[i], socks[i]);
         }
         return 0;
 }
@@ -170,8 +183,9 @@ struct child {
         const char *path;
         char **argv;
         pid_t parent;
-        /* all >= CHILD_FD_MIN; agent and net -1 if none */
-        int null_fd, out_fd, agent_fd, net_fd, err_fd;
+        /* all >= CHILD_FD_MIN; a socket -1 if none */
+        int null_fd, out_fd, err_fd;
+        int socks[N_SOCKS];
         int max_fd;
 };
 
@@ -205,17 +219,11 @@ static _noreturn_ void child_exec(const struct child *ch)
         if (dup2(ch->null_fd, 0) < 0 || dup2(ch->out_fd, 1) < 0 || dup2(ch->out_fd, 2) < 0 ||
             dup3(ch->err_fd, CHILD_ERR_FD, O_CLOEXEC) < 0)
                 child_fail(ch->err_fd);
-        if (ch->agent_fd >= 0) {
-                if (dup2(ch->agent_fd, VM_CHILD_AGENT_FD) < 0)
+        for (int i = 0; i < N_SOCKS; i++) {
+                if (ch->socks[i] < 0)
+                        (void)close(sock_child_fd[i]);
+                else if (dup2(ch->socks[i], sock_child_fd[i]) < 0)
                         child_fail(CHILD_ERR_FD);
-        } else {
-                (void)close(VM_CHILD_AGENT_FD);
-        }
-        if (ch->net_fd >= 0) {
-                if (dup2(ch->net_fd, VM_CHILD_NET_FD) < 0)
-                        child_fail(CHILD_ERR_FD);
-        } else {
-                (void)close(VM_CHILD_NET_FD);
         }
         if (close_range(CHILD_FD_MIN, ~0U, 0) < 0)
                 for (int fd = CHILD_FD_MIN; fd < ch->max_fd; fd++)
@@ -232,9 +240,16 @@ static int dup_high(int fd)
 }
 
 /* Forks and execs; returns the pid once exec succeeded, or -errno. */
-static int spawn(struct child *ch, int null_fd, int out_fd, int agent_fd, int net_fd)
+static void close_socks(int (*socks)[N_SOCKS])
 {
-        _cleanup_close_ int hi_null = -1, hi_out = -1, hi_agent = -1, hi_net = -1, rd = -1, wr = -1;
+        for (int i = 0; i < N_SOCKS; i++)
+                safe_close((*socks)[i]);
+}
+
+static int spawn(struct child *ch, int null_fd, int out_fd, const int socks[N_SOCKS])
+{
+        _cleanup_close_ int hi_null = -1, hi_out = -1, rd = -1, wr = -1;
+        _cleanup_(close_socks) int hi_socks[N_SOCKS] = {-1, -1, -1};
         sigset_t all, old;
         int pipefd[2], e, status;
         ssize_t n;
@@ -248,18 +263,16 @@ static int spawn(struct child *ch, int null_fd, int out_fd, int agent_fd, int ne
                 return hi_null;
         if ((hi_out = dup_high(out_fd)) < 0)
                 return hi_out;
-        if (agent_fd >= 0 && (hi_agent = dup_high(agent_fd)) < 0)
-                return hi_agent;
-        if (net_fd >= 0 && (hi_net = dup_high(net_fd)) < 0)
-                return hi_net;
+        for (int i = 0; i < N_SOCKS; i++)
+                if (socks[i] >= 0 && (hi_socks[i] = dup_high(socks[i])) < 0)
+                        return hi_socks[i];
         if ((e = dup_high(wr)) < 0)
                 return e;
         safe_close(wr);
         wr = e;
         ch->null_fd = hi_null;
         ch->out_fd = hi_out;
-        ch->agent_fd = hi_agent;
-        ch->net_fd = hi_net;
+        memcpy(ch->socks, hi_socks, sizeof(ch->socks));
         ch->err_fd = wr;
         ch->parent = getpid();
         ch->max_fd = (int)MIN(sysconf(_SC_OPEN_MAX), 65536);
@@ -305,6 +318,7 @@ int vm_start(const struct vm_config *c, struct vm **ret, char *errmsg, size_t er
         _cleanup_free_ char *qemu = NULL;
         _cleanup_close_ int null_fd = -1, out_fd = -1;
         struct child ch = {0};
+        int socks[N_SOCKS];
         struct vm *v;
         int r;
 
@@ -315,6 +329,10 @@ int vm_start(const struct vm_config *c, struct vm **ret, char *errmsg, size_t er
                 return r;
         log_argv(argv);
         r = check_files(c, argv[0], &qemu, errmsg, errmsg_size);
+        if (r < 0)
+                return r;
+        config_socks(c, socks);
+        r = check_socks(socks, errmsg, errmsg_size);
         if (r < 0)
                 return r;
         out_fd = open_output(c->stderr_path);
@@ -328,7 +346,7 @@ int vm_start(const struct vm_config *c, struct vm **ret, char *errmsg, size_t er
 
         ch.path = qemu;
         ch.argv = argv;
-        r = spawn(&ch, null_fd, out_fd, c->agent_fd, c->net ? c->net->fd : -1);
+        r = spawn(&ch, null_fd, out_fd, socks);
         if (r < 0)
                 return vm_fail(errmsg, errmsg_size, r, "cannot run QEMU %s: %s", qemu,
                                strerror(-r));

@@ -101,8 +101,9 @@ const char *vm_accel_name(enum vm_accel a);
 
 /* QEMU sees the agent socket as this fd, whatever its number in the caller. */
 #define VM_CHILD_AGENT_FD 3
-/* ... and the network socket as this one. */
-#define VM_CHILD_NET_FD 5
+/* ... the network socket as this one, the console socket as this. */
+#define VM_CHILD_NET_FD     5
+#define VM_CHILD_CONSOLE_FD 6
 /* The MTU the guest may be told (virtio-net host_mtu is 16 bits). */
 #define VM_NET_MTU_MIN 576
 #define VM_NET_MTU_MAX 65535
@@ -150,10 +151,13 @@ struct vm_config {
          * virtio-serial port "msb.agent". -1: no agent channel (0 is a
          * valid fd: set -1 explicitly). */
         int agent_fd;
-        /* The serial console (ttyS0) goes to this file: the full kernel log,
-         * and whatever else the guest writes there (it is not bounded).
-         * NULL: no serial port and no console at all. */
-        const char *console_log;
+        /* A connected stream socket (one end of a socketpair) that the
+         * serial console (ttyS0) writes to: the kernel log, and whatever
+         * else the guest writes there, which has no bound, so the reader
+         * must bound what it keeps. A reader that stops reading stalls the
+         * guest's console writes, nothing else. -1: no serial port and no
+         * console at all (0 is a valid fd: set -1 explicitly). */
+        int console_fd;
         /* QEMU's own stdout and stderr go to this file (created or
          * truncated). NULL: kept in an anonymous memory file. Either way
          * vm_stderr_tail() reads the end of it. */

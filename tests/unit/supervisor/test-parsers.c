@@ -21,7 +21,7 @@
 #include "lib/core/json.h"
 #include "lib/core/util.h"
 #include "lib/supervisor/ctlmsg.h"
-#include "lib/supervisor/jsonlog.h"
+#include "lib/supervisor/logfile.h"
 #include "lib/readyline.h"
 #include "lib/supervisor/sbconfig.h"
 
@@ -298,11 +298,11 @@ static void test_ready_line(void **state)
         assert_int_equal(readyline_parse("garbage", 7, &got), -EBADMSG);
 }
 
-static void test_jsonlog_rotation(void **state)
+static void test_logfile_rotation(void **state)
 {
-        char dir[] = "/tmp/msb-test-jsonlog-XXXXXX";
+        char dir[] = "/tmp/msb-test-logfile-XXXXXX";
         _cleanup_free_ char *path = NULL, *old = NULL, *text = NULL;
-        struct jsonlog *log = NULL;
+        struct logfile *log = NULL;
         struct stat st;
         size_t len;
 
@@ -310,17 +310,17 @@ static void test_jsonlog_rotation(void **state)
         assert_non_null(mkdtemp(dir));
         path = strdup_printf("%s/exec.log", dir);
         old = strdup_printf("%s/exec.log.1", dir);
-        assert_int_equal(jsonlog_open(path, 300, &log), 0);
+        assert_int_equal(logfile_open(path, 300, &log), 0);
         for (int i = 0; i < 10; i++) {
                 struct json_writer w;
                 json_writer_init(&w);
-                jsonlog_begin(&w, "stdout");
+                logfile_json_begin(&w, "stdout");
                 json_kv_int(&w, "n", i);
-                assert_int_equal(jsonlog_commit(log, &w), 0);
+                assert_int_equal(logfile_json_commit(log, &w), 0);
                 assert_int_equal(stat(path, &st), 0);
                 assert_true(st.st_size <= 300);
         }
-        jsonlog_free(log);
+        logfile_free(log);
         /* both files hold whole lines; the newest is in the current file */
         assert_int_equal(stat(old, &st), 0);
         assert_int_equal(read_file(path, 4096, &text, &len), 0);
@@ -346,7 +346,7 @@ int main(void)
                 cmocka_unit_test(test_ctl_requests),     cmocka_unit_test(test_ctl_bad_requests),
                 cmocka_unit_test(test_ctl_answers),      cmocka_unit_test(test_config),
                 cmocka_unit_test(test_config_bad),       cmocka_unit_test(test_ready_line),
-                cmocka_unit_test(test_jsonlog_rotation),
+                cmocka_unit_test(test_logfile_rotation),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,7 @@
 #include "lib/core/json.h"
 #include "lib/core/util.h"
 #include "lib/proto/proto.h"
-#include "lib/supervisor/jsonlog.h"
+#include "lib/supervisor/logfile.h"
 #include "lib/supervisor/relay.h"
 
 #define WAIT_LIMIT_NS (60ull * 1000000000ull)
@@ -39,7 +39,7 @@ struct fx {
         int epfd;
         int agent; /* the test's end of the agent channel */
         struct frame_reader agent_fr;
-        struct jsonlog *log;
+        struct logfile *log;
         struct relay *r;
         struct cbor_buf ready; /* the core.ready frame as the agent sent it */
 };
@@ -314,7 +314,7 @@ static int setup(void **state)
         snprintf(f->dir, sizeof(f->dir), "/tmp/msb-test-relay-XXXXXX");
         assert_non_null(mkdtemp(f->dir));
         f->log_path = strdup_printf("%s/exec.log", f->dir);
-        assert_int_equal(jsonlog_open(f->log_path, JSONLOG_MAX_BYTES, &f->log), 0);
+        assert_int_equal(logfile_open(f->log_path, LOGFILE_MAX_BYTES, &f->log), 0);
         f->epfd = epoll_create1(EPOLL_CLOEXEC);
         assert_true(f->epfd >= 0);
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -352,7 +352,7 @@ static int teardown(void **state)
         close(f->epfd);
         frame_reader_free(&f->agent_fr);
         cbor_buf_free(&f->ready);
-        jsonlog_free(f->log);
+        logfile_free(f->log);
         assert_int_equal(rm_rf(f->dir), 0);
         free(f->log_path);
         free(f);

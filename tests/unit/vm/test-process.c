@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -147,6 +146,7 @@ static struct vm_config base_config(void)
                 .cpus = 1,
                 .accel = VM_ACCEL_TCG,
                 .agent_fd = -1,
+                .console_fd = -1,
         };
 }
 
@@ -200,6 +200,13 @@ static void test_missing_files(void **state)
         assert_true(file_fd >= 0);
         c.agent_fd = file_fd;
         msg = strdup_printf("the agent fd %d is not a socket", file_fd);
+        start_fails(&c, -ENOTSOCK, msg);
+        free(msg);
+
+        c = base_config();
+        c.qemu = "/bin/true";
+        c.console_fd = file_fd;
+        msg = strdup_printf("the console fd %d is not a socket", file_fd);
         start_fails(&c, -ENOTSOCK, msg);
 }
 
@@ -262,33 +269,41 @@ static void test_qemu_error_captured(void **state)
         assert_int_equal(vm_kill(v), 0);
 }
 
-/* Waits until path holds want, watching the directory with inotify. */
-static void wait_for_text(struct vm *v, const char *path, const char *want)
+/* Waits until the console (our end of its socketpair) has said want. */
+static void wait_for_text(struct vm *v, int console, const char *want)
 {
-        _cleanup_close_ int in = inotify_init1(IN_CLOEXEC);
         uint64_t deadline = now_ns(CLOCK_MONOTONIC) + (uint64_t)WAIT_MS * 1000000;
+        char text[4096];
+        size_t len = 0;
 
-        assert_true(in >= 0);
-        assert_true(inotify_add_watch(in, tmpdir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE) >= 0);
         for (;;) {
-                _cleanup_free_ char *text = NULL;
-                struct pollfd p[2] = {{.fd = in, .events = POLLIN},
+                struct pollfd p[2] = {{.fd = console, .events = POLLIN},
                                       {.fd = vm_pidfd(v), .events = POLLIN}};
-                char buf[4096];
                 uint64_t now = now_ns(CLOCK_MONOTONIC);
+                ssize_t n;
 
-                if (read_file(path, 4096, &text, NULL) == 0 && strstr(text, want))
-                        return;
                 assert_true(now < deadline);
                 assert_true(poll(p, 2, (int)((deadline - now) / 1000000) + 1) >= 0);
-                if (p[1].revents) {
+                if (p[0].revents) {
+                        n = read(console, text + len, sizeof(text) - 1 - len);
+                        assert_true(n > 0);
+                        len += (size_t)n;
+                        text[len] = '\0';
+                        if (strstr(text, want))
+                                return;
+                        assert_true(len < sizeof(text) - 1);
+                } else if (p[1].revents) {
                         _cleanup_free_ char *tail = NULL;
                         vm_stderr_tail(v, &tail);
                         fail_msg("QEMU exited early: %s", tail ? tail : "?");
                 }
-                if (p[0].revents)
-                        assert_true(read(in, buf, sizeof(buf)) > 0);
         }
+}
+
+/* A socketpair for the console: [0] ours, [1] QEMU's. */
+static void console_pair(int console[2])
+{
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console), 0);
 }
 
 static void readlink_fd(pid_t pid, int fd, char *buf, size_t size)
@@ -303,13 +318,13 @@ static void readlink_fd(pid_t pid, int fd, char *buf, size_t size)
 
 static void test_qemu_runs_and_dies(void **state)
 {
-        _cleanup_free_ char *console = tmp_path("kernel.log"), *marker = tmp_path("marker");
+        _cleanup_free_ char *marker = tmp_path("marker");
         _cleanup_free_ char *env = NULL, *fddir = NULL;
         struct vm_config c = base_config();
         _cleanup_(vm_freep) struct vm *v = NULL;
         _cleanup_close_ int leak = -1;
         char err[256], want[128], got[128];
-        int sv[2], status;
+        int sv[2], console[2], status;
         size_t env_len = 1;
         pid_t pid;
 
@@ -321,17 +336,21 @@ static void test_qemu_runs_and_dies(void **state)
         leak = open(marker, O_RDONLY);
         assert_true(leak >= 0);
 
+        console_pair(console);
         c.agent_fd = sv[1];
-        c.console_log = console;
+        c.console_fd = console[1];
         assert_int_equal(vm_start(&c, &v, err, sizeof(err)), 0);
         pid = vm_pid(v);
-        wait_for_text(v, console, "ok\n");
+        wait_for_text(v, console[0], "ok\n");
         assert_int_equal(vm_poll_exit(v, &status), 0);
 
-        /* Exactly the fds we meant: fd 3 is our socket, 0 is /dev/null, and
-         * nothing points at the leaked file. */
+        /* Exactly the fds we meant: fd 3 and 6 are our sockets, 0 is
+         * /dev/null, and nothing points at the leaked file. */
         readlink_fd(getpid(), sv[1], want, sizeof(want));
         readlink_fd(pid, VM_CHILD_AGENT_FD, got, sizeof(got));
+        assert_string_equal(got, want);
+        readlink_fd(getpid(), console[1], want, sizeof(want));
+        readlink_fd(pid, VM_CHILD_CONSOLE_FD, got, sizeof(got));
         assert_string_equal(got, want);
         readlink_fd(pid, 0, got, sizeof(got));
         assert_string_equal(got, "/dev/null");
@@ -355,6 +374,8 @@ static void test_qemu_runs_and_dies(void **state)
         assert_int_equal(vm_kill(v), 0);
         close(sv[0]);
         close(sv[1]);
+        close(console[0]);
+        close(console[1]);
 }
 
 static int pidfd_open_(pid_t pid)
@@ -364,23 +385,26 @@ static int pidfd_open_(pid_t pid)
 
 static void test_free_kills(void **state)
 {
-        _cleanup_free_ char *console = tmp_path("kernel2.log");
         struct vm_config c = base_config();
         struct vm *v = NULL;
         _cleanup_close_ int pidfd = -1;
+        int console[2];
         char err[256];
 
         if (!have_qemu())
                 skip();
-        c.console_log = console;
+        console_pair(console);
+        c.console_fd = console[1];
         assert_int_equal(vm_start(&c, &v, err, sizeof(err)), 0);
-        wait_for_text(v, console, "ok\n");
+        close(console[1]);
+        wait_for_text(v, console[0], "ok\n");
         pidfd = pidfd_open_(vm_pid(v));
         assert_true(pidfd >= 0);
         assert_null(vm_free(v));
         /* vm_free() returned only after QEMU was gone and reaped. */
         assert_int_equal(poll(&(struct pollfd){.fd = pidfd, .events = POLLIN}, 1, 0), 1);
         assert_null(vm_free(NULL));
+        close(console[0]);
 }
 
 /*
@@ -390,7 +414,6 @@ static void test_free_kills(void **state)
  */
 static void test_owner_death_kills_qemu(void **state)
 {
-        _cleanup_free_ char *console = tmp_path("kernel3.log");
         _cleanup_close_ int qemu_fd = -1;
         int to_helper[2], from_helper[2], status;
         pid_t helper, qemu = 0;
@@ -406,9 +429,11 @@ static void test_owner_death_kills_qemu(void **state)
         if (helper == 0) {
                 struct vm_config c = base_config();
                 struct vm *v;
+                int console[2];
                 pid_t p;
 
-                c.console_log = console;
+                console_pair(console);
+                c.console_fd = console[1];
                 if (vm_start(&c, &v, NULL, 0) < 0)
                         _exit(1);
                 p = vm_pid(v);

@@ -6,7 +6,7 @@
  * Rotation is rename(PATH, PATH.1) then a fresh PATH: a reader holding the
  * old file keeps reading it whole.
  */
-#include "jsonlog.h"
+#include "logfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 
 #include "lib/core/util.h"
 
-struct jsonlog {
+struct logfile {
         char *path;
         char *old_path; /* PATH.1 */
         int fd;
@@ -26,7 +26,7 @@ struct jsonlog {
         uint64_t max_bytes;
 };
 
-static int open_log(struct jsonlog *l)
+static int open_log(struct logfile *l)
 {
         struct stat st;
         int fd;
@@ -45,9 +45,9 @@ static int open_log(struct jsonlog *l)
         return 0;
 }
 
-int jsonlog_open(const char *path, uint64_t max_bytes, struct jsonlog **ret)
+int logfile_open(const char *path, uint64_t max_bytes, struct logfile **ret)
 {
-        _cleanup_(jsonlog_freep) struct jsonlog *l = NULL;
+        _cleanup_(logfile_freep) struct logfile *l = NULL;
         int r;
 
         l = calloc(1, sizeof(*l));
@@ -66,7 +66,7 @@ int jsonlog_open(const char *path, uint64_t max_bytes, struct jsonlog **ret)
         return 0;
 }
 
-struct jsonlog *jsonlog_free(struct jsonlog *l)
+struct logfile *logfile_free(struct logfile *l)
 {
         if (!l)
                 return NULL;
@@ -77,7 +77,7 @@ struct jsonlog *jsonlog_free(struct jsonlog *l)
         return NULL;
 }
 
-void jsonlog_begin(struct json_writer *w, const char *source)
+void logfile_json_begin(struct json_writer *w, const char *source)
 {
         char ts[32];
 
@@ -87,14 +87,30 @@ void jsonlog_begin(struct json_writer *w, const char *source)
         json_kv_string(w, "source", source);
 }
 
-static int rotate(struct jsonlog *l)
+static int rotate(struct logfile *l)
 {
         if (rename(l->path, l->old_path) < 0)
                 return negative_errno();
         return open_log(l);
 }
 
-int jsonlog_commit(struct jsonlog *l, struct json_writer *w)
+int logfile_append(struct logfile *l, const void *data, size_t len)
+{
+        int r;
+
+        if (l->size > 0 && l->size + len > l->max_bytes) {
+                r = rotate(l);
+                if (r < 0)
+                        return r;
+        }
+        r = write_all(l->fd, data, len);
+        if (r < 0)
+                return r;
+        l->size += len;
+        return 0;
+}
+
+int logfile_json_commit(struct logfile *l, struct json_writer *w)
 {
         _cleanup_free_ char *text = NULL;
         size_t len;
@@ -109,14 +125,5 @@ int jsonlog_commit(struct jsonlog *l, struct json_writer *w)
         text = json_writer_steal_line(w, &len);
         if (!text)
                 return -ENOMEM;
-        if (l->size > 0 && l->size + len > l->max_bytes) {
-                r = rotate(l);
-                if (r < 0)
-                        return r;
-        }
-        r = write_all(l->fd, text, len);
-        if (r < 0)
-                return r;
-        l->size += len;
-        return 0;
+        return logfile_append(l, text, len);
 }

@@ -29,6 +29,20 @@
 /* Translated code cache under TCG: a boot uses about 18 MiB; QEMU's default
  * reserves 1 GiB and keeps what a long workload fills. */
 #define TCG_TB_SIZE_MIB 128
+/* Under TCG the kernel's boot-time timer work is slow, real waits on
+ * emulated hardware: timer_irq_works() waits for ticks (~75 ms), and on one
+ * vCPU every LOCK prefix is patched out by its own text_poke(), a page-table
+ * switch apiece (~100 ms). QEMU's PIT (pit=on) ticks reliably, and LOCK
+ * prefixes cost a uniprocessor little. Under KVM neither is slow, and KVM
+ * guests skip the timer check by themselves. */
+#define TCG_BOOT_PARAMS "no_timer_check noreplace-smp"
+/* ... and the local APIC timer is calibrated for ten ticks (~100-250 ms).
+ * With one vCPU the PIT serves as the one-shot tick device instead, with
+ * the same precision (200 sleeps of 1 ms: 0.70 s, 0.80 s with the APIC
+ * timer); with more, they would share it by broadcast at the 10 ms tick
+ * (2.08 s against 0.67 s), so they keep their APIC timers. Under KVM the
+ * TSC-deadline timer needs no calibration. */
+#define TCG_UP_BOOT_PARAMS "noapictimer"
 /* What QEMU appends per device: " virtio_mmio.device=512@0xfeb00e00:12". */
 #define CMDLINE_PER_DEVICE 40
 
@@ -149,6 +163,10 @@ static int build_cmdline(const struct vm_config *c, size_t n_devices, char **ret
         fputs("reboot=t panic=-1", line);
         if (c->accel == VM_ACCEL_TCG && c->tcg_tsc_khz > 0)
                 fprintf(line, " tsc_early_khz=%u tsc=reliable", c->tcg_tsc_khz);
+        if (c->accel == VM_ACCEL_TCG)
+                fputs(" " TCG_BOOT_PARAMS, line);
+        if (c->accel == VM_ACCEL_TCG && c->cpus == 1)
+                fputs(" " TCG_UP_BOOT_PARAMS, line);
         if (c->cmdline_extra)
                 r = append_extra(line, c->cmdline_extra, errmsg, errmsg_size);
         if (fclose(line) != 0 || !buf)

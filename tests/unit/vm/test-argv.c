@@ -102,7 +102,7 @@ static void test_golden_tcg(void **state)
                 "/k/initramfs.cpio",
                 "-append",
                 "console=ttyS0 reboot=t panic=-1 tsc_early_khz=2596135 tsc=reliable "
-                "msb.root=overlay msb.hostname=sb-1",
+                "no_timer_check noreplace-smp msb.root=overlay msb.hostname=sb-1",
                 "-chardev",
                 "socket,id=console,fd=6",
                 "-serial",
@@ -219,7 +219,7 @@ static void test_minimal(void **state)
                 "-initrd",
                 "i",
                 "-append",
-                "reboot=t panic=-1",
+                "reboot=t panic=-1 no_timer_check noreplace-smp noapictimer",
                 "-device",
                 "virtio-rng-device",
                 NULL,
@@ -262,7 +262,7 @@ static void test_escaping(void **state)
         /* Extra parameters: one space between tokens, none at the ends. */
         assert_string_equal(opt_value(argv, "-append"),
                             "console=ttyS0 reboot=t panic=-1 tsc_early_khz=2596135 "
-                            "tsc=reliable msb.a=1 msb.b=x,y");
+                            "tsc=reliable no_timer_check noreplace-smp msb.a=1 msb.b=x,y");
 }
 
 static void assert_refused(const struct vm_config *c, int want_r, const char *want_msg)

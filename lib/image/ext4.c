@@ -94,6 +94,7 @@ struct img_ext4 {
         char *path;
         int error; /* sticky: set once a failure may have left partial state */
         bool finished;
+        bool scratch; /* struct img_ext4_params.scratch: no fsync at finish */
         int hash_version;
         int64_t now_ns;
 
@@ -1446,8 +1447,9 @@ int img_ext4_finish(struct img_ext4 *w)
         err = ext2fs_set_gdt_csum(w->fs);
         if (err)
                 return fail_err(w, err);
-        /* Flushes bitmaps, descriptors and every superblock copy, then fsyncs. */
-        err = ext2fs_close2(w->fs, 0);
+        /* Flushes bitmaps, descriptors and every superblock copy, then fsyncs
+         * (a scratch disk, deleted rather than recovered, needs no fsync). */
+        err = ext2fs_close2(w->fs, w->scratch ? EXT2_FLAG_FLUSH_NO_SYNC : 0);
         if (err)
                 return fail_err(w, err);
         w->fs = NULL;
@@ -1640,6 +1642,7 @@ int img_ext4_create(const char *path, const struct img_ext4_params *p, struct im
         if (!w)
                 return -ENOMEM;
         w->now_ns = (int64_t)now_ns(CLOCK_REALTIME);
+        w->scratch = p->writable && p->scratch;
         w->hash_bits = 10;
         w->buckets = calloc((size_t)1 << w->hash_bits, sizeof(*w->buckets));
         w->buf = malloc(CHUNK_BLOCKS * BS);

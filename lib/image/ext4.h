@@ -108,8 +108,9 @@ struct img_ext4_params {
         uint64_t inodes;     /* 0: one per 16 KiB of capacity */
         const char *label;   /* NULL or at most 16 bytes */
         bool writable;       /* mounted read-write: add a journal and /lost+found */
-        /* With writable: no journal. For a disk that is thrown away rather
-         * than recovered after a crash; the guest mounts it faster. */
+        /* With writable: no journal, and no fsync at finish. For a disk that
+         * is thrown away rather than recovered after a crash; the guest
+         * mounts it faster. */
         bool scratch;
 };
 

@@ -166,8 +166,10 @@ void net_flow_free(struct net_gw *gw, uint32_t idx)
                 *p = f->hnext;
         if (f->type != FLOW_TCP)
                 lru_unlink(gw, idx);
-        if (f->type == FLOW_TCP)
+        if (f->type == FLOW_TCP) {
                 free(f->tcp.held);
+                net_tcp_drop_ooo(gw, &f->tcp);
+        }
         if (f->type == FLOW_TCP && (f->tcp.flags & TCP_F_ACK_DUE)) {
                 for (uint32_t i = 0; i < gw->n_ack; i++)
                         if (gw->ack_list[i] == idx) {

@@ -115,6 +115,9 @@ struct tcp_flow {
         bool rto_armed;    /* the deadline is a retransmission timeout */
         uint8_t *held;     /* guest data acknowledged, not yet taken by the host socket */
         uint32_t held_len;
+        struct tcp_ooo *ooo; /* guest data after a gap, by sequence (tcp.c) */
+        uint32_t ooo_len;    /* its bytes */
+        uint32_t ooo_n;      /* its segments */
 };
 
 struct udp_flow {
@@ -188,7 +191,8 @@ struct net_gw {
         uint64_t deny_window;
         unsigned deny_in_window;
 
-        uint8_t *scratch; /* NET_FRAME_MAX + 4: frames built one at a time */
+        uint64_t ooo_bytes; /* out-of-order guest data kept, all flows */
+        uint8_t *scratch;   /* NET_FRAME_MAX + 4: frames built one at a time */
         uint8_t *sink;    /* TCP without SO_PEEK_OFF: peeked bytes already in flight */
         struct net_gw_stats stats;
 };
@@ -250,6 +254,8 @@ void net_tcp_from_guest(struct net_gw *gw, const struct net_pkt *k);
 void net_tcp_event(struct net_gw *gw, uint32_t idx, uint32_t events);
 void net_tcp_timer(struct net_gw *gw, uint32_t idx);
 void net_tcp_flush_acks(struct net_gw *gw);
+/* Frees the out-of-order data a flow kept (flow.c, when the flow goes). */
+void net_tcp_drop_ooo(struct net_gw *gw, struct tcp_flow *t);
 /* Resumes sending to the guest on every flow (after the queue drained). */
 void net_tcp_resume(struct net_gw *gw);
 /* Opens a flow into the guest for an accepted connection (published port). */

@@ -12,15 +12,21 @@
  * connect timeout answer RST. Inbound (published ports): the accepted
  * socket gets a SYN sent into the guest, and the flow opens on its SYN-ACK.
  *
- * Guest to host: only the segment at rcv_nxt is taken (an overlap is
- * trimmed, a gap is answered with a duplicate ACK and the guest resends);
- * it is send()-ed without blocking. The window we advertise is the free
- * space of the host socket's send buffer, but the kernel counts its own
- * overhead too and may refuse the end of a flight we invited: that tail is
- * held (up to HELD_MAX per flow), acknowledged, and written on EPOLLOUT
- * before anything newer; only beyond that bound is data dropped for the
- * guest to resend. When the window runs low we wait for EPOLLOUT and send
- * a window update. ACKs are batched: one per flow per batch of frames.
+ * Guest to host: data is taken in order at rcv_nxt (an overlap is trimmed)
+ * and send()-ed without blocking. A segment after a gap is answered with a
+ * duplicate ACK, so the guest fast-retransmits what is missing, and kept
+ * (up to OOO_FLOW_MAX bytes in OOO_SEGS_MAX segments per flow, OOO_TOTAL_MAX
+ * in all; one that overlaps kept data is not): when the gap is filled, the
+ * kept data follows it to the host and one ACK covers it all. Without that,
+ * a guest that lost one segment of a flight had to resend the whole flight,
+ * one round trip per segment, or after a timeout with its timer backing
+ * off. The window we advertise is the free space of the host socket's send
+ * buffer, but the kernel counts its own overhead too and may refuse the end
+ * of a flight we invited: that tail is held (up to HELD_MAX per flow),
+ * acknowledged, and written on EPOLLOUT before anything newer; only beyond
+ * that bound is data dropped for the guest to resend. When the window runs
+ * low we wait for EPOLLOUT and send a window update. ACKs are batched: one
+ * per flow per batch of frames.
  *
  * Host to guest: unacknowledged data stays in the host socket. We peek at
  * it from the offset snd_nxt - snd_una (SO_PEEK_OFF; where the kernel lacks
@@ -54,17 +60,20 @@
 
 #include "lib/core/util.h"
 
-#define TCP_WS      8
-#define RTO_INIT_MS 1000u
-#define RTO_MAX_MS  30000u
-#define MAX_RETRIES 10
-#define IDLE_MS     (2u * 3600u * 1000u)
-#define CLOSING_MS  60000u
-#define LINGER_MS   2000u
-#define SEGS_MAX    64
-#define DISCARD_MAX (1u << 20)   /* in flight without SO_PEEK_OFF */
-#define HELD_MAX    (256u << 10) /* guest data held while the host socket is full */
-#define MS          1000000ull
+#define TCP_WS        8
+#define RTO_INIT_MS   1000u
+#define RTO_MAX_MS    30000u
+#define MAX_RETRIES   10
+#define IDLE_MS       (2u * 3600u * 1000u)
+#define CLOSING_MS    60000u
+#define LINGER_MS     2000u
+#define SEGS_MAX      64
+#define DISCARD_MAX   (1u << 20)   /* in flight without SO_PEEK_OFF */
+#define HELD_MAX      (256u << 10) /* guest data held while the host socket is full */
+#define OOO_FLOW_MAX  (4u << 20)   /* out-of-order guest data kept per flow */
+#define OOO_SEGS_MAX  512u         /* ... in so many segments at most */
+#define OOO_TOTAL_MAX (16u << 20)  /* ... and in all */
+#define MS            1000000ull
 
 #define SEQ_LT(a, b) ((int32_t)((a) - (b)) < 0)
 #define SEQ_LE(a, b) ((int32_t)((a) - (b)) <= 0)
@@ -668,6 +677,110 @@ static int flush_held(struct net_gw *gw, struct flow *f)
         return 0;
 }
 
+/* Passes in-order guest data on to the host socket, holding what it
+ * refuses (up to HELD_MAX), and advances rcv_nxt by what was taken. Returns
+ * that, or -1 after resetting the flow on a host error. */
+static ssize_t deliver(struct net_gw *gw, uint32_t idx, const uint8_t *data, size_t want)
+{
+        struct flow *f = &gw->flows[idx];
+        struct tcp_flow *t = &f->tcp;
+        ssize_t n = 0;
+        size_t took;
+
+        if (!t->held_len) {
+                n = send(f->fd, data, want, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                        reset_flow(gw, idx);
+                        return -1;
+                }
+                n = MAX(n, 0);
+                gw->stats.bytes_to_host += (uint64_t)n;
+        }
+        took = (size_t)n + hold(t, data + n, want - (size_t)n);
+        gw->stats.tcp_held += took - (size_t)n;
+        t->rcv_nxt += (uint32_t)took;
+        if (!t->rto_armed)
+                arm_idle(gw, idx);
+        if ((size_t)n < want)
+                want_space(gw, idx);
+        return (ssize_t)took;
+}
+
+/* Out-of-order guest data, kept in sequence order without overlaps. */
+struct tcp_ooo {
+        struct tcp_ooo *next;
+        uint32_t seq, len;
+        uint8_t data[];
+};
+
+void net_tcp_drop_ooo(struct net_gw *gw, struct tcp_flow *t)
+{
+        while (t->ooo) {
+                struct tcp_ooo *s = t->ooo;
+
+                t->ooo = s->next;
+                gw->ooo_bytes -= s->len;
+                free(s);
+        }
+        t->ooo_len = 0;
+        t->ooo_n = 0;
+}
+
+/* Keeps a segment that arrived after a gap, unless it overlaps kept data
+ * (a retransmission of it, most likely) or the bounds are reached. */
+static void keep_ooo(struct net_gw *gw, struct tcp_flow *t, uint32_t seq, const uint8_t *data,
+                     size_t len)
+{
+        struct tcp_ooo **p = &t->ooo, *s;
+
+        if (len == 0 || t->ooo_n == OOO_SEGS_MAX || t->ooo_len + len > OOO_FLOW_MAX ||
+            gw->ooo_bytes + len > OOO_TOTAL_MAX)
+                return;
+        while (*p && SEQ_LT((*p)->seq + (*p)->len - 1, seq))
+                p = &(*p)->next;
+        if (*p && SEQ_LT((*p)->seq, seq + (uint32_t)len))
+                return; /* overlaps */
+        s = malloc(sizeof(*s) + len);
+        if (!s)
+                return;
+        s->seq = seq;
+        s->len = (uint32_t)len;
+        memcpy(s->data, data, len);
+        s->next = *p;
+        *p = s;
+        t->ooo_len += (uint32_t)len;
+        t->ooo_n++;
+        gw->ooo_bytes += len;
+        gw->stats.tcp_ooo++;
+}
+
+/* After rcv_nxt moved: passes on the kept data it reached. Stops where the
+ * host socket (and the held data) is full; what is left stays kept. */
+static int deliver_ooo(struct net_gw *gw, uint32_t idx)
+{
+        struct tcp_flow *t = &gw->flows[idx].tcp;
+        struct tcp_ooo *s;
+
+        while ((s = t->ooo) && !SEQ_LT(t->rcv_nxt, s->seq)) {
+                uint32_t off = t->rcv_nxt - s->seq;
+
+                if (off < s->len) {
+                        ssize_t took = deliver(gw, idx, s->data + off, s->len - off);
+
+                        if (took < 0)
+                                return -1;
+                        if ((size_t)took < s->len - off)
+                                return 0;
+                }
+                t->ooo = s->next;
+                t->ooo_len -= s->len;
+                t->ooo_n--;
+                gw->ooo_bytes -= s->len;
+                free(s);
+        }
+        return 0;
+}
+
 static void take_data(struct net_gw *gw, uint32_t idx, const struct net_pkt *k)
 {
         struct flow *f = &gw->flows[idx];
@@ -685,32 +798,27 @@ static void take_data(struct net_gw *gw, uint32_t idx, const struct net_pkt *k)
                 ack_due(gw, idx, true); /* a retransmitted FIN */
                 return;
         }
-        /* Out of order (a gap before it) or entirely old: dup ACK. */
+        /* Out of order (a gap before it, kept but for a FIN) or entirely
+         * old: dup ACK. */
         if ((int32_t)off < 0 || off > len || (off == len && !fin)) {
+                if ((int32_t)off < 0 && !fin)
+                        keep_ooo(gw, t, k->seq, k->payload, len);
                 dup_ack(gw, idx);
                 return;
         }
         if (len > off) {
-                size_t want = len - off, took;
-                ssize_t n = 0;
+                size_t want = len - off;
+                ssize_t took = deliver(gw, idx, k->payload + off, want);
 
-                if (!t->held_len) {
-                        n = send(f->fd, k->payload + off, want, MSG_DONTWAIT | MSG_NOSIGNAL);
-                        if (n < 0 && errno != EAGAIN && errno != EINTR) {
-                                reset_flow(gw, idx);
+                if (took < 0)
+                        return;
+                if ((size_t)took == want && t->ooo) {
+                        if (fin)
+                                net_tcp_drop_ooo(gw, t); /* nothing follows a FIN */
+                        else if (deliver_ooo(gw, idx) < 0)
                                 return;
-                        }
-                        n = MAX(n, 0);
-                        gw->stats.bytes_to_host += (uint64_t)n;
                 }
-                took = (size_t)n + hold(t, k->payload + off + n, want - (size_t)n);
-                gw->stats.tcp_held += took - (size_t)n;
-                t->rcv_nxt += (uint32_t)took;
-                if (!t->rto_armed)
-                        arm_idle(gw, idx);
-                if ((size_t)n < want)
-                        want_space(gw, idx);
-                if (took < want) {
+                if ((size_t)took < want) {
                         /* Beyond what we hold: dropped. The guest resends it
                          * once the window we announce on EPOLLOUT lets it. */
                         gw->stats.tcp_host_full++;
@@ -891,6 +999,16 @@ void net_tcp_event(struct net_gw *gw, uint32_t idx, uint32_t events)
                 }
                 t->flags &= (uint16_t)~TCP_F_WANT_OUT;
                 net_flow_set_events(gw, idx, EPOLLIN | EPOLLRDHUP | EPOLLET);
+                /* kept data the full socket stopped, now that it has room */
+                if (r == 0 && t->ooo) {
+                        uint32_t before = t->rcv_nxt;
+
+                        if (deliver_ooo(gw, idx) < 0)
+                                return;
+                        if (t->rcv_nxt != before)
+                                ack_due(gw, idx, true);
+                        r = t->held_len ? -EAGAIN : 0;
+                }
                 if (r == -EAGAIN) {
                         want_space(gw, idx); /* more to write first */
                 } else if (t->flags & TCP_F_DROPPED) {

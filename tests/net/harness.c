@@ -205,6 +205,7 @@ static void write_stats(struct net_gw *gw)
         S(tcp_retransmits);
         S(tcp_held);
         S(tcp_host_full);
+        S(tcp_ooo);
         S(udp_evicted);
         S(bytes_to_host);
         S(bytes_from_host);

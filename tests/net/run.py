@@ -284,8 +284,11 @@ def test_tcp_loss(w):
     w.gateway("--drop-every", "101")
     expect(w.guest("fetch", PUB, "8000", "20000000", timeout=300), "ok", "download with loss")
     expect(w.guest("send", PUB, "8000", "20000000", timeout=300), "ok", "upload with loss")
-    if w.stats()["tcp_retransmits"] == 0:
+    s = w.stats()
+    if s["tcp_retransmits"] == 0:
         raise AssertionError("no retransmission happened")
+    if s["tcp_ooo"] == 0:
+        raise AssertionError("no data after a gap was kept")
     w.gateway("--drop-every", "101", link="dgram", mtu=1500)
     expect(w.guest("fetch", PUB, "8000", "5000000", timeout=300), "ok", "download, loss, 1500")
 

@@ -193,7 +193,7 @@ struct net_gw {
 
         uint64_t ooo_bytes; /* out-of-order guest data kept, all flows */
         uint8_t *scratch;   /* NET_FRAME_MAX + 4: frames built one at a time */
-        uint8_t *sink;    /* TCP without SO_PEEK_OFF: peeked bytes already in flight */
+        uint8_t *sink;      /* TCP without SO_PEEK_OFF: peeked bytes already in flight */
         struct net_gw_stats stats;
 };
 

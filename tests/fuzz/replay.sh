@@ -13,7 +13,7 @@ fi
 build=$1
 shift
 here=$(cd "$(dirname "$0")" && pwd)
-[ $# -gt 0 ] || set -- fuzz-cbor fuzz-frame fuzz-json fuzz-proto fuzz-oci-json fuzz-tar fuzz-net-frame fuzz-dns fuzz-supervisor
+[ $# -gt 0 ] || set -- fuzz-cbor fuzz-frame fuzz-json fuzz-proto fuzz-oci-json fuzz-tar fuzz-net-frame fuzz-net-tcp fuzz-dns fuzz-supervisor
 
 status=0
 for target in "$@"; do

@@ -146,6 +146,8 @@ if ready:
           f"median {med(ready) * 1000:6.0f} ms")
     print(f"  guest: kernel start to core.ready                                 "
           f"median {med(guest) * 1000:6.0f} ms")
+print(f"  msb's own work (msb run - baseline)                               "
+      f"       {(med(run) - med(bare)) * 1000:6.0f} ms")
 print(f"  ratio msb run / baseline                      {med(run) / med(bare):.2f}x "
       f"(target <= 1.3x)")
 if accel == "tcg":

@@ -1256,7 +1256,7 @@ static int builtin_stamp(const char *tar, char *buf, size_t size)
 int images_resolve_builtin_base(char **ret_disk_path, msb_image_config **ret_config)
 {
         _cleanup_free_ char *tar = NULL, *home = NULL, *stamp_path = NULL, *old = NULL;
-        _cleanup_free_ char *tmp = NULL, *probe = NULL;
+        _cleanup_free_ char *probe = NULL;
         msb_pull_options *never;
         char stamp[64];
         int r;
@@ -1270,9 +1270,8 @@ int images_resolve_builtin_base(char **ret_disk_path, msb_image_config **ret_con
         if (r < 0)
                 return error_set(MSB_ERR_SYSTEM, r, "cannot find a home for msb: set MSB_HOME");
         stamp_path = strdup_printf("%s/cache/base.stamp", home);
-        tmp = strdup_printf("%s/cache/base.stamp.%d", home, (int)getpid());
         never = msb_pull_options_new();
-        if (!stamp_path || !tmp || !never) {
+        if (!stamp_path || !never) {
                 msb_pull_options_free(never);
                 return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
         }
@@ -1292,8 +1291,8 @@ int images_resolve_builtin_base(char **ret_disk_path, msb_image_config **ret_con
                         msb_pull_options_free(never);
                         return r;
                 }
-                if (write_file(tmp, stamp, 0600) < 0 || rename(tmp, stamp_path) < 0)
-                        unlink(tmp); /* only an optimisation: import again next time */
+                /* only an optimisation: a failure imports again next time */
+                (void)write_file_replace(stamp_path, stamp, 0600);
         }
         r = msb_image_resolve(BUILTIN_BASE_REF, never, ret_disk_path, ret_config);
         msb_pull_options_free(never);

@@ -89,6 +89,21 @@ int write_file(const char *path, const char *text, mode_t mode)
         return 0;
 }
 
+int write_file_replace(const char *path, const char *text, mode_t mode)
+{
+        _cleanup_free_ char *tmp = strdup_printf("%s.%d.tmp", path, (int)getpid());
+        int r;
+
+        if (!tmp)
+                return -ENOMEM;
+        r = write_file(tmp, text, mode);
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = negative_errno();
+        if (r < 0)
+                unlink(tmp);
+        return r;
+}
+
 static int fd_update_flag(int fd, int get, int set, int flag, bool on)
 {
         int flags = fcntl(fd, get);

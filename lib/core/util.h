@@ -29,6 +29,11 @@ int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* Writes a whole file (create/truncate, mode) from a string. 0 or -errno. */
 int write_file(const char *path, const char *text, mode_t mode);
 
+/* The same through PATH.<pid>.tmp and rename(), so that a reader sees the
+ * old text or the new, never half of it; nothing is left behind on
+ * failure. 0 or -errno. */
+int write_file_replace(const char *path, const char *text, mode_t mode);
+
 int fd_set_nonblock(int fd, bool on);
 int fd_set_cloexec(int fd, bool on);
 

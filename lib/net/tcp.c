@@ -713,17 +713,22 @@ struct tcp_ooo {
         uint8_t data[];
 };
 
+/* Frees the first kept segment. */
+static void pop_ooo(struct net_gw *gw, struct tcp_flow *t)
+{
+        struct tcp_ooo *s = t->ooo;
+
+        t->ooo = s->next;
+        t->ooo_len -= s->len;
+        t->ooo_n--;
+        gw->ooo_bytes -= s->len;
+        free(s);
+}
+
 void net_tcp_drop_ooo(struct net_gw *gw, struct tcp_flow *t)
 {
-        while (t->ooo) {
-                struct tcp_ooo *s = t->ooo;
-
-                t->ooo = s->next;
-                gw->ooo_bytes -= s->len;
-                free(s);
-        }
-        t->ooo_len = 0;
-        t->ooo_n = 0;
+        while (t->ooo)
+                pop_ooo(gw, t);
 }
 
 /* Keeps a segment that arrived after a gap, unless it overlaps kept data
@@ -772,11 +777,7 @@ static int deliver_ooo(struct net_gw *gw, uint32_t idx)
                         if ((size_t)took < s->len - off)
                                 return 0;
                 }
-                t->ooo = s->next;
-                t->ooo_len -= s->len;
-                t->ooo_n--;
-                gw->ooo_bytes -= s->len;
-                free(s);
+                pop_ooo(gw, t);
         }
         return 0;
 }

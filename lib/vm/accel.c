@@ -199,17 +199,13 @@ static uint32_t cached_tsc_khz(const char *path, const char *boot_id)
         return (uint32_t)khz;
 }
 
-/* Replaces the cache through a rename, so that a reader never sees half a
- * line; a cache that cannot be written only costs the next start 10 ms. */
+/* A cache that cannot be written only costs the next start 10 ms. */
 static void store_tsc_khz(const char *path, const char *boot_id, uint32_t khz)
 {
-        _cleanup_free_ char *tmp = strdup_printf("%s.%d.tmp", path, (int)getpid());
         _cleanup_free_ char *line = strdup_printf("%s %u\n", boot_id, khz);
 
-        if (!tmp || !line)
-                return;
-        if (write_file(tmp, line, 0644) < 0 || rename(tmp, path) < 0)
-                unlink(tmp);
+        if (line)
+                (void)write_file_replace(path, line, 0644);
 }
 #endif
 

@@ -2,7 +2,8 @@
 /*
  * Unit tests of a few helpers of lib/core/util.c: the size and duration
  * parsers (units, junk, overflow), format_bytes, copy_utf8, and mkdir_p/rm_rf in a
- * private temporary directory (rm_rf must not follow symlinks out of it).
+ * private temporary directory (rm_rf must not follow symlinks out of it),
+ * and write_file_replace (whole new text, no temporary file left).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -243,6 +244,30 @@ static void test_mkdir_p_edge_cases(void **state)
         assert_int_equal(mkdir_p(path, 0755), -ENOTDIR);
 }
 
+static void test_write_file_replace(void **state)
+{
+        const char *base = *state;
+        char path[PATH_MAX], dir[PATH_MAX];
+        _cleanup_free_ char *text = NULL;
+        struct stat st;
+
+        snprintf(path, sizeof(path), "%.255s/cache", base);
+        assert_int_equal(write_file_replace(path, "old text, longer\n", 0644), 0);
+        assert_int_equal(write_file_replace(path, "new\n", 0600), 0);
+        assert_int_equal(read_file(path, 64, &text, NULL), 0);
+        assert_string_equal(text, "new\n");
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+        snprintf(path, sizeof(path), "%.255s/cache.%d.tmp", base, (int)getpid());
+        assert_int_equal(access(path, F_OK), -1);
+        /* a directory in the way: the error, and still no temporary file */
+        snprintf(dir, sizeof(dir), "%.255s/dir", base);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        assert_int_equal(write_file_replace(dir, "x", 0644), -EISDIR);
+        snprintf(path, sizeof(path), "%.255s/dir.%d.tmp", base, (int)getpid());
+        assert_int_equal(access(path, F_OK), -1);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -252,6 +277,8 @@ int main(void)
                 cmocka_unit_test(test_copy_utf8),
                 cmocka_unit_test_setup_teardown(test_mkdir_p_rm_rf, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_mkdir_p_edge_cases, tmpdir_setup,
+                                                tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_write_file_replace, tmpdir_setup,
                                                 tmpdir_teardown),
         };
 

@@ -1256,7 +1256,6 @@ static int builtin_stamp(const char *tar, char *buf, size_t size)
 int images_resolve_builtin_base(char **ret_disk_path, msb_image_config **ret_config)
 {
         _cleanup_free_ char *tar = NULL, *home = NULL, *stamp_path = NULL, *old = NULL;
-        _cleanup_free_ char *probe = NULL;
         msb_pull_options *never;
         char stamp[64];
         int r;
@@ -1282,18 +1281,23 @@ int images_resolve_builtin_base(char **ret_disk_path, msb_image_config **ret_con
                 return error_set(MSB_ERR_HOST_MISSING, r, "the built-in base image %s: %s", tar,
                                  strerror(-r));
         }
-        /* Import when the tar changed since the last import, or the image
-         * was removed from the store; the import is idempotent. */
-        if (read_file(stamp_path, 256, &old, NULL) < 0 || !streq(old, stamp) ||
-            msb_image_resolve(BUILTIN_BASE_REF, never, &probe, NULL) < 0) {
-                r = msb_image_import(tar, BUILTIN_BASE_REF, NULL);
-                if (r < 0) {
+        /* The common case: imported from this very tar, and still in the
+         * store. Otherwise (the tar changed, or the image was removed) import
+         * it again, which is idempotent, and resolve once more. */
+        if (read_file(stamp_path, 256, &old, NULL) >= 0 && streq(old, stamp)) {
+                r = msb_image_resolve(BUILTIN_BASE_REF, never, ret_disk_path, ret_config);
+                if (r >= 0) {
                         msb_pull_options_free(never);
                         return r;
                 }
-                /* only an optimisation: a failure imports again next time */
-                (void)write_file_replace(stamp_path, stamp, 0600);
         }
+        r = msb_image_import(tar, BUILTIN_BASE_REF, NULL);
+        if (r < 0) {
+                msb_pull_options_free(never);
+                return r;
+        }
+        /* only an optimisation: a failure imports again next time */
+        (void)write_file_replace(stamp_path, stamp, 0600);
         r = msb_image_resolve(BUILTIN_BASE_REF, never, ret_disk_path, ret_config);
         msb_pull_options_free(never);
         return r;

@@ -62,3 +62,20 @@ def test_second_use_reuses_the_import(msb, base_disk):
     assert msb("run", "-q", "base", "--", "true").returncode == 0
     after = json.loads(msb("image", "inspect", "msb.local/base:latest", text=True).stdout)
     assert before[0]["Digest"] == after[0]["Digest"]
+
+
+def test_base_comes_back_after_removal_or_a_stale_stamp(msb, msb_home, base_disk):
+    """The import is skipped only while the stamp matches the built tar and
+    the image is still in the store; otherwise the next use imports again."""
+    assert msb("image", "rm", "msb.local/base:latest").returncode == 0
+    assert "msb.local/base" not in msb("image", "ls", text=True).stdout
+    r = msb("run", "-q", "base", "--", "echo", "back", text=True)
+    assert (r.returncode, r.stdout) == (0, "back\n"), r.stderr
+    assert "msb.local/base" in msb("image", "ls", text=True).stdout
+
+    stamp = msb_home / "cache" / "base.stamp"
+    good = stamp.read_text()
+    stamp.write_text("0 0\n")
+    r = msb("run", "-q", "base", "--", "true")
+    assert r.returncode == 0, r.stderr
+    assert stamp.read_text() == good

@@ -92,6 +92,13 @@ void agent_init_fatal(const char *fmt, ...)
 }
 
 /* mkdir -p target, then mount; fatal on failure. */
+/* The boot timeline, at debug level (msb.log=debug): where the guest's
+ * time between /init and ready goes. */
+static void boot_step(const char *done)
+{
+        log_debug("boot: %s at %llu us", done, (unsigned long long)(now_ns(CLOCK_BOOTTIME) / 1000));
+}
+
 static void must_mount(const char *src, const char *target, const char *type, unsigned long flags,
                        const char *data)
 {
@@ -244,10 +251,12 @@ static void assemble_root(const struct agent_bootparams *bp)
         r = mount_block(base, BASE_DIR, MS_RDONLY, "noload");
         if (r < 0)
                 agent_init_fatal("mount base disk %s: %s", base, strerror(-r));
+        boot_step("base disk mounted");
         if (find_by_attr("/sys/block", "vd", "serial", "msb-upper", &upper) == 0) {
                 r = mount_block(upper, UPPER_DIR, 0, "noinit_itable");
                 if (r < 0)
                         agent_init_fatal("mount upper disk %s: %s", upper, strerror(-r));
+                boot_step("upper disk mounted");
         } else {
                 log_info("no upper disk: changes stay in memory");
                 must_mount("tmpfs", UPPER_DIR, "tmpfs", 0, "mode=0755");
@@ -314,16 +323,10 @@ static void setup_network(const struct agent_bootparams *bp)
         r = agent_net_configure(&bp->net, err, sizeof(err));
         if (r < 0)
                 agent_init_fatal("network: %s: %s", err, strerror(-r));
+        boot_step("network up");
         r = agent_net_write_etc(bp, "/etc", err, sizeof(err));
         if (r < 0)
                 log_error("network: %s: %s", err, strerror(-r));
-}
-
-/* The boot timeline, at debug level (msb.log=debug): where the guest's
- * time between /init and ready goes. */
-static void boot_step(const char *done)
-{
-        log_debug("boot: %s at %llu us", done, (unsigned long long)(now_ns(CLOCK_BOOTTIME) / 1000));
 }
 
 /* Virtio ports appear through control messages after the device probe, so

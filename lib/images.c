@@ -1256,10 +1256,11 @@ static int builtin_stamp(const char *tar, char *buf, size_t size)
 int images_resolve_builtin_base(char **ret_disk_path, msb_image_config **ret_config)
 {
         _cleanup_free_ char *tar = NULL, *home = NULL, *stamp_path = NULL, *old = NULL;
-        msb_pull_options *never;
+        msb_pull_options never = {.policy = MSB_PULL_NEVER, .cancel_fd = -1};
         char stamp[64];
         int r;
 
+        oci_limits_default(&never.limits);
         r = paths_asset(ASSET_BASE_IMAGE, &tar);
         if (r < 0)
                 return error_set(MSB_ERR_HOST_MISSING, r,
@@ -1269,36 +1270,24 @@ int images_resolve_builtin_base(char **ret_disk_path, msb_image_config **ret_con
         if (r < 0)
                 return error_set(MSB_ERR_SYSTEM, r, "cannot find a home for msb: set MSB_HOME");
         stamp_path = strdup_printf("%s/cache/base.stamp", home);
-        never = msb_pull_options_new();
-        if (!stamp_path || !never) {
-                msb_pull_options_free(never);
+        if (!stamp_path)
                 return error_set(MSB_ERR_SYSTEM, -ENOMEM, "out of memory");
-        }
-        msb_pull_options_set_policy(never, MSB_PULL_NEVER);
         r = builtin_stamp(tar, stamp, sizeof(stamp));
-        if (r < 0) {
-                msb_pull_options_free(never);
+        if (r < 0)
                 return error_set(MSB_ERR_HOST_MISSING, r, "the built-in base image %s: %s", tar,
                                  strerror(-r));
-        }
         /* The common case: imported from this very tar, and still in the
          * store. Otherwise (the tar changed, or the image was removed) import
          * it again, which is idempotent, and resolve once more. */
         if (read_file(stamp_path, 256, &old, NULL) >= 0 && streq(old, stamp)) {
-                r = msb_image_resolve(BUILTIN_BASE_REF, never, ret_disk_path, ret_config);
-                if (r >= 0) {
-                        msb_pull_options_free(never);
+                r = msb_image_resolve(BUILTIN_BASE_REF, &never, ret_disk_path, ret_config);
+                if (r >= 0)
                         return r;
-                }
         }
         r = msb_image_import(tar, BUILTIN_BASE_REF, NULL);
-        if (r < 0) {
-                msb_pull_options_free(never);
+        if (r < 0)
                 return r;
-        }
         /* only an optimisation: a failure imports again next time */
         (void)write_file_replace(stamp_path, stamp, 0600);
-        r = msb_image_resolve(BUILTIN_BASE_REF, never, ret_disk_path, ret_config);
-        msb_pull_options_free(never);
-        return r;
+        return msb_image_resolve(BUILTIN_BASE_REF, &never, ret_disk_path, ret_config);
 }

@@ -150,64 +150,60 @@ static struct vm_config base_config(void)
         };
 }
 
-static void start_fails(const struct vm_config *c, int want_r, const char *want_msg)
+/* vm_start() fails with want_r and the message printf(fmt, ...), leaving *ret alone. */
+static void start_fails(const struct vm_config *c, int want_r, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static void start_fails(const struct vm_config *c, int want_r, const char *fmt, ...)
 {
         struct vm *v = (struct vm *)0x1;
-        char err[512] = "junk";
+        char err[512] = "junk", want[512];
+        va_list ap;
 
+        va_start(ap, fmt);
+        vsnprintf(want, sizeof(want), fmt, ap);
+        va_end(ap);
         assert_int_equal(vm_start(c, &v, err, sizeof(err)), want_r);
         assert_ptr_equal(v, (struct vm *)0x1);
-        assert_string_equal(err, want_msg);
+        assert_string_equal(err, want);
 }
 
 static void test_missing_files(void **state)
 {
         struct vm_config c = base_config();
         _cleanup_free_ char *nothing = tmp_path("nothing");
-        _cleanup_free_ char *msg = NULL;
         _cleanup_close_ int file_fd = open(c.kernel, O_RDONLY | O_CLOEXEC);
 
         c.qemu = "msb-test-no-such-qemu";
         start_fails(&c, -ENOENT, "QEMU not found: msb-test-no-such-qemu (install qemu-system-x86)");
         c.qemu = nothing;
-        msg = strdup_printf("QEMU not found: %s (install qemu-system-x86)", nothing);
-        start_fails(&c, -ENOENT, msg);
-        free(msg);
+        start_fails(&c, -ENOENT, "QEMU not found: %s (install qemu-system-x86)", nothing);
 
         c.qemu = "/bin/true"; /* exists; nothing is run when a check fails */
         c.kernel = nothing;
-        msg = strdup_printf("guest kernel not found: %s", nothing);
-        start_fails(&c, -ENOENT, msg);
-        free(msg);
+        start_fails(&c, -ENOENT, "guest kernel not found: %s", nothing);
 
         c = base_config();
         c.qemu = "/bin/true";
         c.initramfs = nothing;
-        msg = strdup_printf("initramfs not found: %s", nothing);
-        start_fails(&c, -ENOENT, msg);
-        free(msg);
+        start_fails(&c, -ENOENT, "initramfs not found: %s", nothing);
 
         c = base_config();
         c.qemu = "/bin/true";
         c.disks[0] = (struct vm_disk){.path = nothing, .serial = "msb-base"};
         c.n_disks = 1;
-        msg = strdup_printf("disk image not found: %s", nothing);
-        start_fails(&c, -ENOENT, msg);
-        free(msg);
+        start_fails(&c, -ENOENT, "disk image not found: %s", nothing);
 
         c = base_config();
         c.qemu = "/bin/true";
         assert_true(file_fd >= 0);
         c.agent_fd = file_fd;
-        msg = strdup_printf("the agent fd %d is not a socket", file_fd);
-        start_fails(&c, -ENOTSOCK, msg);
-        free(msg);
+        start_fails(&c, -ENOTSOCK, "the agent fd %d is not a socket", file_fd);
 
         c = base_config();
         c.qemu = "/bin/true";
         c.console_fd = file_fd;
-        msg = strdup_printf("the console fd %d is not a socket", file_fd);
-        start_fails(&c, -ENOTSOCK, msg);
+        start_fails(&c, -ENOTSOCK, "the console fd %d is not a socket", file_fd);
 }
 
 static void test_bad_config(void **state)
@@ -223,10 +219,9 @@ static void test_exec_failure(void **state)
 {
         struct vm_config c = base_config();
         _cleanup_free_ char *fake = tmp_path("fake-qemu");
-        _cleanup_free_ char *msg = strdup_printf("cannot run QEMU %s: %s", fake, strerror(ENOEXEC));
 
         c.qemu = fake;
-        start_fails(&c, -ENOEXEC, msg);
+        start_fails(&c, -ENOEXEC, "cannot run QEMU %s: %s", fake, strerror(ENOEXEC));
 }
 
 /* Waits until QEMU exits; fails the test after WAIT_MS. */

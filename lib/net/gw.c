@@ -425,23 +425,55 @@ static void echo_reply(struct net_gw *gw, const struct net_pkt *k)
         net_tx_l4(gw, f, &k->dst, &k->src, k->proto, k->l4_len);
 }
 
-void net_icmp_unreach(struct net_gw *gw, const struct net_pkt *k)
+/* An ICMP error of kind err from `from` to the guest address `to` (one
+ * family), quoting the IP packet it is about: for IPv4 its header and 8
+ * bytes (RFC 792), for IPv6 as much as keeps the error within the minimum
+ * MTU (RFC 4443). */
+static void icmp_error(struct net_gw *gw, enum net_icmp_err err, const struct in6_addr *from,
+                       const struct in6_addr *to, const uint8_t *quote, size_t quote_len)
 {
-        bool v4 = k->family == AF_INET;
-        const uint8_t *ip = k->eth_dst + NET_ETH_LEN;
-        size_t orig = (size_t)(k->l4 - ip) + k->l4_len;
-        size_t take = MIN(orig, v4 ? (size_t)(k->l4 - ip) + 8 : (size_t)1280 - 48);
-        uint8_t *f = net_tx_reserve(gw, net_l4_off(v4) + 8 + take), *p;
+        /* type and code for each enum net_icmp_err, ICMP and ICMPv6 */
+        static const uint8_t codes4[][2] = {{3, 0}, {3, 1}, {3, 3}, {3, 13}, {11, 0}};
+        static const uint8_t codes6[][2] = {{1, 0}, {1, 3}, {1, 4}, {1, 1}, {3, 0}};
+        bool v4 = net_addr_is_v4(to);
+        size_t take = NET_MTU_MIN - NET_IP6_LEN - NET_ICMP_LEN;
+        uint8_t *f, *p;
 
+        if (v4)
+                take = (size_t)(quote[0] & 0x0f) * 4 + 8;
+        take = MIN(take, quote_len);
+        f = net_tx_reserve(gw, net_l4_off(v4) + NET_ICMP_LEN + take);
         if (!f)
                 return;
         p = f + net_l4_off(v4);
-        memset(p, 0, 8);
-        p[0] = v4 ? 3 : 1;  /* destination unreachable */
-        p[1] = v4 ? 13 : 1; /* administratively prohibited */
-        memcpy(p + 8, ip, take);
-        net_tx_l4(gw, f, v4 ? &gw->gw4m : &gw->cfg.gw6, &k->src, v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
-                  8 + take);
+        memset(p, 0, NET_ICMP_LEN);
+        memcpy(p, v4 ? codes4[err] : codes6[err], 2);
+        memcpy(p + NET_ICMP_LEN, quote, take);
+        net_tx_l4(gw, f, from, to, v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6, NET_ICMP_LEN + take);
+}
+
+void net_icmp_unreach(struct net_gw *gw, const struct net_pkt *k)
+{
+        const uint8_t *ip = k->eth_dst + NET_ETH_LEN;
+        const struct in6_addr *from = k->family == AF_INET ? &gw->gw4m : &gw->cfg.gw6;
+
+        icmp_error(gw, NET_ICMP_PROHIBITED, from, &k->src, ip, (size_t)(k->l4 - ip) + k->l4_len);
+}
+
+void net_icmp_flow_error(struct net_gw *gw, enum net_icmp_err err, const struct flow_key *key,
+                         bool from_remote, const uint8_t *l4, size_t l4_len)
+{
+        bool v4 = net_addr_is_v4(&key->gaddr);
+        const struct in6_addr *gw_addr = v4 ? &gw->gw4m : &gw->cfg.gw6;
+        uint8_t quote[NET_IP6_LEN + NET_TCP_LEN];
+        size_t quote_len;
+
+        if (l4_len > NET_TCP_LEN)
+                return;
+        memcpy(quote + (v4 ? NET_IP4_LEN : NET_IP6_LEN), l4, l4_len);
+        quote_len = net_ip_finish(quote, &key->gaddr, &key->raddr, key->proto, l4_len);
+        icmp_error(gw, err, from_remote ? &key->raddr : gw_addr, &key->gaddr, quote, quote_len);
+        gw->stats.icmp_errors++;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -717,9 +749,9 @@ static void inner_run(struct net_gw *gw)
                         if (f->type == FLOW_TCP)
                                 net_tcp_event(gw, idx, ev[i].events);
                         else if (f->type == FLOW_UDP)
-                                net_udp_event(gw, idx);
+                                net_udp_event(gw, idx, ev[i].events);
                         else
-                                net_icmp_event(gw, idx);
+                                net_icmp_event(gw, idx, ev[i].events);
                         break;
                 }
                 case EP_LISTEN:

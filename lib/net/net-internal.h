@@ -234,6 +234,23 @@ void net_sockaddr_addr(const struct sockaddr_storage *sa, struct in6_addr *ret, 
 /* An ICMP/ICMPv6 destination unreachable ("administratively prohibited") for
  * the packet k, to the guest. */
 void net_icmp_unreach(struct net_gw *gw, const struct net_pkt *k);
+/* What the host's side reported about a packet of a flow, in terms both
+ * ICMP versions can say (the order is that of gw.c's code tables). */
+enum net_icmp_err {
+        NET_ICMP_NET_UNREACH,
+        NET_ICMP_HOST_UNREACH,
+        NET_ICMP_PORT_UNREACH,
+        NET_ICMP_PROHIBITED,
+        NET_ICMP_TIME_EXCEEDED,
+};
+/* Passes an error about a packet the guest sent on the flow key back to it
+ * as ICMP or ICMPv6. The packet is long gone, so the caller rebuilds the
+ * start of its transport header (l4, at most NET_TCP_LEN bytes, a whole
+ * header of the key's protocol) and the gateway its IP header. It comes
+ * from the remote when the remote itself reported it, else from the
+ * gateway, the guest's router. */
+void net_icmp_flow_error(struct net_gw *gw, enum net_icmp_err err, const struct flow_key *key,
+                         bool from_remote, const uint8_t *l4, size_t l4_len);
 int net_inner_add(struct net_gw *gw, int fd, uint32_t events, uint64_t ref);
 
 /* flow.c */
@@ -264,11 +281,11 @@ void net_tcp_inbound(struct net_gw *gw, int fd, const struct net_port *port,
 
 /* udp.c: UDP and ICMP echo */
 void net_udp_from_guest(struct net_gw *gw, const struct net_pkt *k);
-void net_udp_event(struct net_gw *gw, uint32_t idx);
+void net_udp_event(struct net_gw *gw, uint32_t idx, uint32_t events);
 void net_udp_timer(struct net_gw *gw, uint32_t idx);
 void net_udp_inbound(struct net_gw *gw, struct listener *l, uint32_t lidx);
 void net_icmp_from_guest(struct net_gw *gw, const struct net_pkt *k);
-void net_icmp_event(struct net_gw *gw, uint32_t idx);
+void net_icmp_event(struct net_gw *gw, uint32_t idx, uint32_t events);
 /* Sends a UDP datagram to the guest. */
 void net_udp_to_guest(struct net_gw *gw, const struct in6_addr *src, uint16_t sport,
                       const struct in6_addr *dst, uint16_t dport, const void *data, size_t len);

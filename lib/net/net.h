@@ -266,6 +266,7 @@ struct net_gw_stats {
         uint64_t tcp_host_full; /* guest data dropped: host socket full, HELD_MAX held */
         uint64_t tcp_ooo;       /* guest segments kept after a gap until it was filled */
         uint64_t udp_evicted;   /* UDP flows closed to make room */
+        uint64_t icmp_errors;   /* errors from beyond the host passed to the guest as ICMP */
         uint64_t bytes_to_host, bytes_from_host; /* TCP and UDP payload */
         uint64_t denied_egress, denied_ingress;
         uint64_t dns_queries, dns_denied, dns_rebind_blocked, dns_timeouts, dns_truncated;

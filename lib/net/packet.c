@@ -354,20 +354,15 @@ static uint32_t pseudo_sum(const struct in6_addr *src, const struct in6_addr *ds
 
 static uint16_t ip4_id;
 
-size_t net_frame_finish(uint8_t *frame, const uint8_t dst_mac[6], const uint8_t src_mac[6],
-                        const struct in6_addr *src, const struct in6_addr *dst, uint8_t proto,
-                        size_t l4_len)
+size_t net_ip_finish(uint8_t *ip, const struct in6_addr *src, const struct in6_addr *dst,
+                     uint8_t proto, size_t l4_len)
 {
         bool v4 = net_addr_is_v4(src);
-        uint8_t *ip = frame + NET_ETH_LEN;
-        uint8_t *l4 = frame + net_l4_off(v4);
+        uint8_t *l4 = ip + (v4 ? NET_IP4_LEN : NET_IP6_LEN);
         size_t csum_off;
         uint32_t sum;
         uint16_t c;
 
-        memcpy(frame, dst_mac, 6);
-        memcpy(frame + 6, src_mac, 6);
-        net_put16(frame + 12, v4 ? NET_ETH_P_IP : NET_ETH_P_IPV6);
         if (v4) {
                 ip[0] = 0x45;
                 ip[1] = 0;
@@ -405,7 +400,17 @@ size_t net_frame_finish(uint8_t *frame, const uint8_t dst_mac[6], const uint8_t 
         if (proto == IPPROTO_UDP && c == 0)
                 c = 0xffff;
         memcpy(l4 + csum_off, &c, 2);
-        return net_l4_off(v4) + l4_len;
+        return (size_t)(l4 - ip) + l4_len;
+}
+
+size_t net_frame_finish(uint8_t *frame, const uint8_t dst_mac[6], const uint8_t src_mac[6],
+                        const struct in6_addr *src, const struct in6_addr *dst, uint8_t proto,
+                        size_t l4_len)
+{
+        memcpy(frame, dst_mac, 6);
+        memcpy(frame + 6, src_mac, 6);
+        net_put16(frame + 12, net_addr_is_v4(src) ? NET_ETH_P_IP : NET_ETH_P_IPV6);
+        return NET_ETH_LEN + net_ip_finish(frame + NET_ETH_LEN, src, dst, proto, l4_len);
 }
 
 size_t net_tcp_header(uint8_t *p, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,

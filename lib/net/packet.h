@@ -127,10 +127,15 @@ static inline size_t net_l4_off(bool v4)
         return NET_ETH_LEN + (v4 ? NET_IP4_LEN : NET_IP6_LEN);
 }
 
-/* Writes the Ethernet and IP headers of a frame whose transport header and
- * payload (l4_len bytes) already sit at net_l4_off(), then computes the
- * transport checksum (TCP, UDP, ICMP, ICMPv6) over them. The family follows
- * src (both addresses must be of one family). Returns the frame length. */
+/* Writes the IP header of a packet whose transport header and payload
+ * (l4_len bytes) already follow it, then computes the transport checksum
+ * (TCP, UDP, ICMP, ICMPv6) over them. The family follows src (both
+ * addresses must be of one family). Returns the packet length. */
+size_t net_ip_finish(uint8_t *ip, const struct in6_addr *src, const struct in6_addr *dst,
+                     uint8_t proto, size_t l4_len);
+
+/* The same for a frame whose transport part sits at net_l4_off(): the
+ * Ethernet header, then net_ip_finish(). Returns the frame length. */
 size_t net_frame_finish(uint8_t *frame, const uint8_t dst_mac[6], const uint8_t src_mac[6],
                         const struct in6_addr *src, const struct in6_addr *dst, uint8_t proto,
                         size_t l4_len);

@@ -9,7 +9,9 @@
  * non-blocking connect() starts; only when it succeeds does the guest get
  * our SYN-ACK (MSS from the MTU, window scale only if the guest offered
  * one, no SACK or timestamps). A refusal, a denial, the flow limit or the
- * connect timeout answer RST. Inbound (published ports): the accepted
+ * connect timeout answer RST; a host or network the host cannot reach, or
+ * that prohibits the connection, the ICMP error that says so (the guest's
+ * connect() fails as the host's did). Inbound (published ports): the accepted
  * socket gets a SYN sent into the guest, and the flow opens on its SYN-ACK.
  *
  * Guest to host: data is taken in order at rcv_nxt (an overlap is trimmed)
@@ -244,6 +246,36 @@ static void reset_flow(struct net_gw *gw, uint32_t idx)
 {
         send_ctl(gw, idx, NET_TCP_RST | NET_TCP_ACK);
         host_abort(gw, idx);
+}
+
+/* The host's connect() failed with err: tell the guest's SYN the way the
+ * host was told. Unreachable or prohibited become that ICMP error, which
+ * fails the guest's connect() with the same errno; the rest (refused,
+ * timed out) a RST. Frees the flow. */
+static void syn_failed(struct net_gw *gw, uint32_t idx, int err)
+{
+        struct flow *f = &gw->flows[idx];
+        struct tcp_flow *t = &f->tcp;
+        uint8_t syn[NET_TCP_LEN];
+
+        switch (err) {
+        case ENETUNREACH:
+        case EHOSTUNREACH:
+        case EACCES:
+        case EPERM:
+                net_tcp_header(syn, f->key.gport, f->key.rport, t->rcv_nxt - 1, 0, NET_TCP_SYN, 0,
+                               NULL, 0);
+                net_icmp_flow_error(gw,
+                                    err == ENETUNREACH    ? NET_ICMP_NET_UNREACH
+                                    : err == EHOSTUNREACH ? NET_ICMP_HOST_UNREACH
+                                                          : NET_ICMP_PROHIBITED,
+                                    &f->key, false, syn, sizeof(syn));
+                break;
+        default:
+                t->snd_nxt = t->snd_una;
+                send_ctl(gw, idx, NET_TCP_RST | NET_TCP_ACK);
+        }
+        net_flow_free(gw, idx);
 }
 
 static void arm(struct net_gw *gw, uint32_t idx, uint32_t ms, bool rto)
@@ -537,8 +569,7 @@ static void open_egress(struct net_gw *gw, const struct net_pkt *k, const struct
                 return;
         }
         if (errno != EINPROGRESS) {
-                net_flow_free(gw, idx);
-                reset_packet(gw, k);
+                syn_failed(gw, idx, errno);
                 return;
         }
         net_flow_set_events(gw, idx, EPOLLOUT | EPOLLET);
@@ -975,10 +1006,7 @@ void net_tcp_event(struct net_gw *gw, uint32_t idx, uint32_t events)
                 if (getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
                         err = errno;
                 if (err || (events & (EPOLLERR | EPOLLHUP))) {
-                        /* Refused or unreachable: RST to the guest's SYN. */
-                        t->snd_nxt = t->snd_una;
-                        send_ctl(gw, idx, NET_TCP_RST | NET_TCP_ACK);
-                        net_flow_free(gw, idx);
+                        syn_failed(gw, idx, err);
                         return;
                 }
                 if (events & EPOLLOUT)

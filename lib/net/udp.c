@@ -20,10 +20,19 @@
  * replies get the guest's id back before they are framed. Where the host
  * does not allow ping sockets (net.ipv4.ping_group_range), the guest gets
  * "administratively prohibited".
+ *
+ * Errors: both kinds of host socket queue the ICMP errors that come back
+ * for what they sent (IP_RECVERR, read on EPOLLERR with MSG_ERRQUEUE): port
+ * and host unreachable, prohibited, time exceeded. Each is passed to the
+ * guest as an ICMP error about the datagram or echo it sent, so that its
+ * socket fails at once (ECONNREFUSED, EHOSTUNREACH...) rather than waiting
+ * for an answer that will not come. "Fragmentation needed" is not: the host
+ * fragments what it sends, the guest's MTU is its own business.
  */
 #include "net-internal.h"
 
 #include <errno.h>
+#include <linux/errqueue.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -104,7 +113,10 @@ static uint32_t open_flow(struct net_gw *gw, enum flow_type type, const struct f
         fd = socket(sa.ss_family, sotype | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
         if (fd < 0)
                 return FLOW_NONE;
-        if (connect(fd, (struct sockaddr *)&sa, sl) < 0) {
+        if (setsockopt(fd, sa.ss_family == AF_INET ? SOL_IP : SOL_IPV6,
+                       sa.ss_family == AF_INET ? IP_RECVERR : IPV6_RECVERR, &(int){1},
+                       sizeof(int)) < 0 ||
+            connect(fd, (struct sockaddr *)&sa, sl) < 0) {
                 close(fd);
                 return FLOW_NONE;
         }
@@ -159,17 +171,126 @@ void net_udp_from_guest(struct net_gw *gw, const struct net_pkt *k)
                 gw->stats.bytes_to_host += (uint64_t)n;
 }
 
-void net_udp_event(struct net_gw *gw, uint32_t idx)
+/* The kind of error an ICMP or ICMPv6 message from beyond the host
+ * reports, or -1 for one the guest is not told about. */
+static int error_kind(const struct sock_extended_err *ee)
+{
+        if (ee->ee_origin == SO_EE_ORIGIN_ICMP && ee->ee_type == 3) {
+                switch (ee->ee_code) {
+                case 0:  /* net unreachable */
+                case 6:  /* net unknown */
+                case 11: /* net unreachable for TOS */
+                        return NET_ICMP_NET_UNREACH;
+                case 2: /* protocol unreachable */
+                case 3: /* port unreachable */
+                        return NET_ICMP_PORT_UNREACH;
+                case 4: /* fragmentation needed */
+                        return -1;
+                case 9:  /* net prohibited */
+                case 10: /* host prohibited */
+                case 13: /* communication prohibited */
+                        return NET_ICMP_PROHIBITED;
+                default: /* host unreachable, unknown, isolated, for TOS; precedence */
+                        return NET_ICMP_HOST_UNREACH;
+                }
+        }
+        if (ee->ee_origin == SO_EE_ORIGIN_ICMP6 && ee->ee_type == 1) {
+                switch (ee->ee_code) {
+                case 0: /* no route */
+                case 2: /* beyond the scope of the source address */
+                        return NET_ICMP_NET_UNREACH;
+                case 3: /* address unreachable */
+                        return NET_ICMP_HOST_UNREACH;
+                case 4: /* port unreachable */
+                        return NET_ICMP_PORT_UNREACH;
+                default: /* prohibited, source address failed policy, reject route */
+                        return NET_ICMP_PROHIBITED;
+                }
+        }
+        if ((ee->ee_origin == SO_EE_ORIGIN_ICMP && ee->ee_type == 11) ||
+            (ee->ee_origin == SO_EE_ORIGIN_ICMP6 && ee->ee_type == 3))
+                return NET_ICMP_TIME_EXCEEDED;
+        return -1;
+}
+
+/* Whether the error came from the remote itself (a port unreachable
+ * does) rather than from a router on the way. */
+static bool from_remote(const struct net_gw *gw, const struct flow *f,
+                        const struct sock_extended_err *ee)
+{
+        const struct sockaddr *o = SO_EE_OFFENDER(ee);
+        struct sockaddr_storage remote;
+
+        net_host_sockaddr(gw, &f->key.raddr, 0, &remote);
+        if (o->sa_family != remote.ss_family)
+                return false;
+        if (o->sa_family == AF_INET)
+                return memcmp(&((const struct sockaddr_in *)o)->sin_addr,
+                              &((const struct sockaddr_in *)&remote)->sin_addr, 4) == 0;
+        return memcmp(&((const struct sockaddr_in6 *)o)->sin6_addr,
+                      &((const struct sockaddr_in6 *)&remote)->sin6_addr, 16) == 0;
+}
+
+/* Passes the errors queued on a flow's host socket to the guest. What
+ * comes with each is the start of the payload the host socket sent: of an
+ * echo, its header (the sequence number the guest's ping matches). */
+static void flow_errors(struct net_gw *gw, uint32_t idx)
 {
         struct flow *f = &gw->flows[idx];
 
+        for (int i = 0; i < BATCH; i++) {
+                union {
+                        struct cmsghdr h;
+                        uint8_t buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
+                                               sizeof(struct sockaddr_in6))];
+                } ctl;
+                uint8_t sent[NET_ICMP_LEN] = {0}, l4[NET_UDP_LEN];
+                struct iovec iov = {sent, sizeof(sent)};
+                struct msghdr m = {
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = &ctl,
+                        .msg_controllen = sizeof(ctl),
+                };
+                const struct sock_extended_err *ee = NULL;
+                int kind;
+
+                if (recvmsg(f->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+                        return;
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+                        if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+                            (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR))
+                                ee = (const struct sock_extended_err *)CMSG_DATA(c);
+                if (!ee || (kind = error_kind(ee)) < 0)
+                        continue;
+                if (f->type == FLOW_UDP) {
+                        net_put16(l4, f->key.gport);
+                        net_put16(l4 + 2, f->key.rport);
+                        net_put16(l4 + 4, NET_UDP_LEN);
+                } else {
+                        memcpy(l4, sent, sizeof(l4));
+                        l4[0] = net_addr_is_v4(&f->key.gaddr) ? 8 : 128; /* echo request */
+                        l4[1] = 0;
+                        net_put16(l4 + 4, f->key.gport);
+                }
+                net_icmp_flow_error(gw, (enum net_icmp_err)kind, &f->key, from_remote(gw, f, ee),
+                                    l4, sizeof(l4));
+        }
+}
+
+void net_udp_event(struct net_gw *gw, uint32_t idx, uint32_t events)
+{
+        struct flow *f = &gw->flows[idx];
+
+        if (events & EPOLLERR)
+                flow_errors(gw, idx);
         for (int i = 0; i < BATCH; i++) {
                 ssize_t n = recv(f->fd, gw->scratch, NET_FRAME_MAX, MSG_DONTWAIT);
 
                 if (n < 0 && (errno == EAGAIN || errno == EINTR))
                         return;
                 if (n < 0)
-                        continue; /* an ICMP error reported on the socket */
+                        continue; /* the error flow_errors() passed on */
                 gw->stats.bytes_from_host += (uint64_t)n;
                 touch(gw, idx);
                 net_udp_to_guest(gw, &f->key.raddr, f->key.rport, &f->key.gaddr, f->key.gport,
@@ -280,10 +401,13 @@ void net_icmp_from_guest(struct net_gw *gw, const struct net_pkt *k)
                 gw->stats.bytes_to_host += (uint64_t)n;
 }
 
-void net_icmp_event(struct net_gw *gw, uint32_t idx)
+void net_icmp_event(struct net_gw *gw, uint32_t idx, uint32_t events)
 {
         struct flow *f = &gw->flows[idx];
         bool v4 = net_addr_is_v4(&f->key.gaddr);
+
+        if (events & EPOLLERR)
+                flow_errors(gw, idx);
 
         for (int i = 0; i < BATCH; i++) {
                 ssize_t n = recv(f->fd, gw->scratch, NET_FRAME_MAX, MSG_DONTWAIT);

@@ -207,6 +207,7 @@ static void write_stats(struct net_gw *gw)
         S(tcp_host_full);
         S(tcp_ooo);
         S(udp_evicted);
+        S(icmp_errors);
         S(bytes_to_host);
         S(bytes_from_host);
         S(denied_egress);

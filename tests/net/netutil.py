@@ -18,11 +18,11 @@ Clients (print one result line, exit 0 on success):
   send HOST PORT N            sends N bytes to "sink", prints the server's sha256
   concurrent HOST PORT K N    K connections at once, each fetches N bytes; prints "ok K"
   halfclose HOST PORT         sends, shuts writing, reads the echo to EOF
-  connect HOST PORT [TIMEOUT] prints "connected", "refused", "reset" or "timeout"
-  udp HOST PORT [COUNT]       echo round trips; prints "ok" or "timeout"
+  connect HOST PORT [TIMEOUT] prints "connected", "refused", "reset", "unreachable" or "timeout"
+  udp HOST PORT [COUNT]       echo round trips; prints "ok", "refused", "unreachable" or "timeout"
   udpflood HOST PORT K        K datagrams from K source ports (no answers awaited)
   dns SERVER NAME TYPE [--tcp] [--bufsize N]   prints "rcode=N tc=0|1 addrs=a,b"
-  ping HOST [COUNT]           ICMP echo through a raw socket; prints "ok" or "timeout"
+  ping HOST [COUNT]           ICMP echo through a raw socket; prints "ok", "unreachable" or "timeout"
   stream HOST PORT SECONDS    source stream for SECONDS; prints bytes/s
   reset HOST PORT             asks the server to reset; prints "reset" or "eof"
   abort HOST PORT             resets a connection; prints "ok" if the server saw it
@@ -30,6 +30,7 @@ Clients (print one result line, exit 0 on success):
   synflood HOST PORT N        N raw SYNs from random ports (the guest's address)
   garbage IFACE N             malformed and random frames on IFACE
 """
+import errno
 import hashlib
 import os
 import random
@@ -42,6 +43,9 @@ import time
 
 CHUNK = 1 << 16
 RESETS = [0]
+# What an ICMP unreachable or prohibited makes of a socket call.
+UNREACHABLE = (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES)
+IP_RECVERR, IPV6_RECVERR = 11, 25  # <linux/in.h>, <linux/in6.h>; not in Python's socket
 
 
 def stream_bytes(n):
@@ -510,9 +514,15 @@ def main():
         except socket.timeout:
             print("timeout")
         except OSError as e:
-            print("error %s" % e.strerror)
+            print("unreachable" if e.errno in UNREACHABLE else "error %s" % e.strerror)
     elif role == "udp":
         s = socket.socket(family_of(args[0]), socket.SOCK_DGRAM)
+        # Every ICMP error fails recv(), not only the hard ones (Linux
+        # ignores a host unreachable on a UDP socket otherwise).
+        if s.family == socket.AF_INET:
+            s.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+        else:
+            s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
         s.settimeout(3)
         s.connect((args[0], int(args[1])))
         for i in range(int(args[2]) if len(args) > 2 else 3):
@@ -523,8 +533,11 @@ def main():
             except socket.timeout:
                 print("timeout")
                 return
-            except OSError:
-                print("unreachable")  # an ICMP error came back
+            except ConnectionRefusedError:
+                print("refused")  # an ICMP port unreachable came back
+                return
+            except OSError as e:
+                print("unreachable" if e.errno in UNREACHABLE else "error %s" % e.strerror)
                 return
             if r != msg:
                 print("bad")

@@ -14,7 +14,9 @@ Three network namespaces made for the run (and removed after it):
          and 2a00:44:2::10, private 10.99.0.10 192.168.77.10 172.20.0.10
          fd99::10, metadata 169.254.169.254; tcp servers on 8000 and 8002,
          udp echo on 8001, a DNS server on 44.2.0.11; 44.9.9.0/24 is a
-         blackhole (connects hang)
+         blackhole (connects hang); 44.8.8.0/24 and 2a00:44:8::/48 are
+         unreachable, 44.7.7.0/24 prohibited (the world's router answers
+         with ICMP errors: IPv4 five at once, then one a second)
 Traffic never leaves these namespaces. Prints one line per test and
 "N passed, N failed" at the end. Exits 77 (skip) when namespaces cannot be
 made (not root, no `ip netns`).
@@ -40,6 +42,7 @@ PRIVATE = ["10.99.0.10", "192.168.77.10", "172.20.0.10"]
 PRIV6 = "fd99::10"
 METADATA = "169.254.169.254"
 BLACKHOLE = "44.9.9.9"
+UNREACHABLE, UNREACHABLE6, PROHIBITED = "44.8.8.8", "2a00:44:8::8", "44.7.7.7"
 
 
 def sh(*cmd, check=True, timeout=60):
@@ -85,6 +88,17 @@ class World:
         for a in [PUB6, PRIV6]:
             sh("ip", "-n", w, "addr", "add", a + "/128", "dev", "lo", "nodad")
         sh("ip", "-n", w, "route", "add", "blackhole", "44.9.9.0/24")
+        sh("ip", "-n", w, "route", "add", "unreachable", "44.8.8.0/24")
+        sh("ip", "-n", w, "-6", "route", "add", "unreachable", "2a00:44:8::/48")
+        sh("ip", "-n", w, "route", "add", "prohibit", "44.7.7.0/24")
+        # The world routes (else it drops what it cannot deliver without a
+        # word) and does not limit its ICMP errors. The IPv4 limit is off by
+        # type, not by rate: a rate of 0 would still empty the per-host
+        # bucket the router's own errors draw on (net.ipv4.route.error_cost,
+        # one a second after a burst of five, which is not per namespace).
+        for knob in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+                     "net.ipv4.icmp_ratemask=0", "net.ipv6.icmp.ratelimit=0"):
+            sh("ip", "netns", "exec", w, "sysctl", "-qw", knob)
         self.server(w, "tcp-server", "8000")
         self.server(w, "tcp-server", "8002")
         self.server(w, "udp-server", "8001", PUB, PUB2, PUB6, PRIV6, METADATA, *PRIVATE)
@@ -274,6 +288,16 @@ def test_tcp_refused_unreachable(w):
         raise AssertionError("the connect timeout did not end the SYN")
 
 
+def test_tcp_no_route(w):
+    # What the host's connect() learnt from an ICMP error, the guest's learns too.
+    w.gateway()
+    expect(w.guest("connect", UNREACHABLE, "80"), "unreachable", "unreachable host")
+    expect(w.guest("connect", PROHIBITED, "80"), "unreachable", "prohibited host")
+    expect(w.guest("connect", UNREACHABLE6, "80"), "unreachable", "unreachable v6 host")
+    if w.stats()["icmp_errors"] != 3:
+        raise AssertionError("the ICMP errors were not counted")
+
+
 def test_tcp_ipv6(w):
     w.gateway()
     expect(w.guest("fetch", PUB6, "8000", "20000000"), "ok", "v6 download")
@@ -322,6 +346,26 @@ def test_udp_echo(w):
     expect(w.guest("udp", PUB, "8001"), "ok", "v4")
     expect(w.guest("udp", PUB6, "8001"), "ok", "v6")
     expect(w.guest("udp", PRIVATE[0], "8001"), "unreachable", "denied")
+
+
+def test_udp_errors(w):
+    # ICMP errors for what the gateway sent on the guest's behalf reach the
+    # guest's socket: it fails at once instead of waiting for an answer.
+    w.gateway()
+    expect(w.guest("udp", PUB, "8009"), "refused", "closed port")
+    expect(w.guest("udp", PUB6, "8009"), "refused", "closed port, v6")
+    expect(w.guest("udp", UNREACHABLE, "8001"), "unreachable", "unreachable host")
+    expect(w.guest("udp", UNREACHABLE6, "8001"), "unreachable", "unreachable host, v6")
+    expect(w.guest("udp", PROHIBITED, "8001"), "unreachable", "prohibited host")
+    expect(w.guest("udp", PUB, "8001"), "ok", "the echo still works")
+    expect(w.guest("ping", UNREACHABLE), "unreachable", "ping an unreachable host")
+    expect(w.guest("ping", UNREACHABLE6), "unreachable", "ping an unreachable v6 host")
+    if w.stats()["icmp_errors"] != 7:
+        raise AssertionError("the ICMP errors were not counted")
+    # The gateway's own address is the host: its closed port, too.
+    w.gateway("--net", "public,host")
+    expect(w.guest("udp", GW4, "7009"), "refused", "closed port of the host")
+    expect(w.guest("udp", GW6, "7009"), "refused", "closed port of the host, v6")
 
 
 def test_udp_flood(w):
@@ -550,9 +594,9 @@ def test_syn_flood(w):
 GROUPS = {
     "link": [test_ping_gateway, test_ra_and_dad, test_ping_remote, test_links],
     "tcp": [test_tcp_100mb, test_tcp_concurrent, test_tcp_halfclose, test_tcp_reset,
-            test_tcp_refused_unreachable, test_tcp_ipv6, test_tcp_loss,
+            test_tcp_refused_unreachable, test_tcp_no_route, test_tcp_ipv6, test_tcp_loss,
             test_tcp_guest_stops_reading],
-    "udp": [test_udp_echo, test_udp_flood],
+    "udp": [test_udp_echo, test_udp_errors, test_udp_flood],
     "dns": [test_dns_basic, test_dns_truncation, test_dns_policy, test_dns_rebind,
             test_dns_upstreams, test_dns_silent_upstream, test_dns_direct],
     "policy": [test_policy_public, test_policy_profiles, test_policy_rules, test_policy_domains],

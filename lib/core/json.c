@@ -446,8 +446,6 @@ void json_doc_free(struct json_doc *doc)
         free(doc);
 }
 
-DEFINE_FREEP(struct json_doc, json_doc_free)
-
 /* Grows *arr (of elem-sized items) to hold one more than len. */
 static int grow(void **arr, size_t *cap, size_t len, size_t elem)
 {

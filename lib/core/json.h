@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "macro.h"
+
 #define JSON_MAX_DEPTH  64         /* nested arrays/objects, writer and parser */
 #define JSON_MAX_STRING (1u << 20) /* bytes of one decoded string or key */
 #define JSON_MAX_VALUES (1u << 20) /* values in one document */
@@ -116,6 +118,7 @@ struct json_doc; /* owns every value of one parse */
 int json_parse(const char *text, size_t len, struct json_doc **ret_doc,
                const struct json_value **ret_root);
 void json_doc_free(struct json_doc *doc);
+DEFINE_FREEP(struct json_doc, json_doc_free)
 
 /* Accessors: NULL/default when v is NULL or of another type. */
 const struct json_value *json_get(const struct json_value *obj, const char *key);

@@ -479,6 +479,7 @@ int base64_decode(const char *s, uint8_t **ret, size_t *ret_len)
                         out[len++] = (uint8_t)(acc >> bits);
                 }
         }
+        out[len] = '\0';
         *ret = out;
         *ret_len = len;
         return 0;

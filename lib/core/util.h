@@ -91,8 +91,9 @@ int parse_time_iso(const char *s, int64_t *ret_ms);
  * free(); NULL on allocation failure. */
 char *base64_encode(const void *data, size_t len);
 
-/* Decodes standard base64 (padding optional) into a new buffer. -EBADMSG on
- * a character outside the alphabet. */
+/* Decodes standard base64 (padding optional) into a new buffer, with a NUL
+ * after its *ret_len bytes (so text comes out as a string). -EBADMSG on a
+ * character outside the alphabet. */
 int base64_decode(const char *s, uint8_t **ret, size_t *ret_len);
 
 /* Formats a byte count as "1.5 MiB" into buf. Returns buf. */

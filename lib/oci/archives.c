@@ -40,11 +40,6 @@ void oci_archive_images_free(struct oci_archive_image *imgs, size_t n)
         free(imgs);
 }
 
-static void json_docp(struct json_doc **d)
-{
-        json_doc_free(*d);
-}
-
 /* ---- save --------------------------------------------------------------- */
 
 struct saver {
@@ -731,7 +726,7 @@ static int sniff_layer(const struct oci_cache *c, const char *digest, const char
 
 static int assemble_docker(struct loader *ld)
 {
-        _cleanup_(json_docp) struct json_doc *doc = NULL;
+        _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
         const struct json_value *root;
 
         if (json_parse(ld->manifest_json, ld->manifest_json_len, &doc, &root) < 0 ||

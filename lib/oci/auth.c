@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -32,46 +31,6 @@ void oci_cred_clear(struct oci_cred *c)
         *c = (struct oci_cred){0};
 }
 
-char *oci_base64(const void *data, size_t len)
-{
-        char *out;
-
-        if (len > (SIZE_MAX / 4) * 3 - 3)
-                return NULL;
-        out = malloc((len + 2) / 3 * 4 + 1);
-        if (!out)
-                return NULL;
-        EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-        return out;
-}
-
-int oci_unbase64(const char *s, char **ret, size_t *ret_len)
-{
-        size_t n = strlen(s), pad = 0;
-        unsigned char *out;
-        int k;
-
-        if (n % 4 != 0 || n > INT32_MAX)
-                return -EINVAL;
-        if (n >= 1 && s[n - 1] == '=')
-                pad++;
-        if (n >= 2 && s[n - 2] == '=')
-                pad++;
-        out = malloc(n / 4 * 3 + 1);
-        if (!out)
-                return -ENOMEM;
-        k = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
-        if (k < 0 || (size_t)k < pad) {
-                free(out);
-                return -EINVAL;
-        }
-        k -= (int)pad;
-        out[k] = '\0';
-        *ret = (char *)out;
-        *ret_len = (size_t)k;
-        return 0;
-}
-
 char *oci_auth_basic_header(const struct oci_cred *c)
 {
         _cleanup_free_ char *pair = strdup_printf("%s:%s", c->username, c->password), *b = NULL;
@@ -79,18 +38,13 @@ char *oci_auth_basic_header(const struct oci_cred *c)
 
         if (!pair)
                 return NULL;
-        b = oci_base64(pair, strlen(pair));
+        b = base64_encode(pair, strlen(pair));
         explicit_bzero(pair, strlen(pair));
         if (!b)
                 return NULL;
         out = strdup_printf("Basic %s", b);
         explicit_bzero(b, strlen(b));
         return out;
-}
-
-static void json_docp(struct json_doc **d)
-{
-        json_doc_free(*d);
 }
 
 /* "https://index.docker.io/v1/" → "index.docker.io"; "host:5000/v2" → "host:5000". */
@@ -115,7 +69,7 @@ static bool is_docker_hub(const char *host)
 static int lookup_file(const char *path, const char *registry, struct oci_cred *ret)
 {
         _cleanup_free_ char *text = NULL;
-        _cleanup_(json_docp) struct json_doc *doc = NULL;
+        _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
         const struct json_value *root, *auths;
         size_t len;
         int r;
@@ -138,7 +92,8 @@ static int lookup_file(const char *path, const char *registry, struct oci_cred *
                         return -ENOMEM;
                 if (!streq(host, registry) && !(is_docker_hub(host) && is_docker_hub(registry)))
                         continue;
-                if (!b64 || oci_unbase64(b64, &pair, &plen) < 0 || strlen(pair) != plen)
+                if (!b64 || base64_decode(b64, (uint8_t **)&pair, &plen) < 0 ||
+                    strlen(pair) != plen)
                         continue;
                 colon = strchr(pair, ':');
                 if (!colon)
@@ -194,7 +149,7 @@ static int rewrite(const char *home, const char *registry, const char *b64)
 {
         _cleanup_free_ char *path = strdup_printf("%s/" OCI_AUTH_FILE, home), *tmp = NULL,
                             *text = NULL, *out = NULL;
-        _cleanup_(json_docp) struct json_doc *doc = NULL;
+        _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
         const struct json_value *root = NULL, *auths = NULL;
         struct json_writer w;
         _cleanup_close_ int fd = -1;
@@ -275,7 +230,7 @@ int oci_auth_login(const char *home, const char *registry, const char *username,
         pair = strdup_printf("%s:%s", username, password);
         if (!pair)
                 return -ENOMEM;
-        b64 = oci_base64(pair, strlen(pair));
+        b64 = base64_encode(pair, strlen(pair));
         explicit_bzero(pair, strlen(pair));
         if (!b64)
                 return -ENOMEM;
@@ -300,7 +255,7 @@ static void strv_freep(char ***v)
 int oci_auth_list(const char *home, char ***ret_registries, char ***ret_users, size_t *ret_n)
 {
         _cleanup_free_ char *path = strdup_printf("%s/" OCI_AUTH_FILE, home), *text = NULL;
-        _cleanup_(json_docp) struct json_doc *doc = NULL;
+        _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
         _cleanup_(strv_freep) char **regs = NULL, **users = NULL;
         const struct json_value *root, *auths = NULL;
         size_t len, n = 0, count;

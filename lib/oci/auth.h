@@ -61,8 +61,3 @@ void oci_challenge_clear(struct oci_challenge *c);
 
 /* "Basic base64(user:password)" (malloc'd), NULL on OOM. */
 char *oci_auth_basic_header(const struct oci_cred *c);
-
-/* Base64 (standard alphabet, padded) of data; malloc'd, NULL on OOM. */
-char *oci_base64(const void *data, size_t len);
-/* Decodes base64 into a NUL-terminated malloc'd buffer: -EINVAL. */
-int oci_unbase64(const char *s, char **ret, size_t *ret_len);

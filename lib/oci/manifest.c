@@ -16,11 +16,6 @@
 #include "lib/core/json.h"
 #include "lib/core/util.h"
 
-static void json_docp(struct json_doc **d)
-{
-        json_doc_free(*d);
-}
-
 static int parse_json(const char *body, size_t len, size_t max, struct json_doc **ret_doc,
                       const struct json_value **ret_root, const char *what, struct oci_err *e)
 {
@@ -168,7 +163,7 @@ int oci_doc_kind(const char *body, size_t len, const char *content_type, enum oc
 {
         static const char *const manifests[] = {OCI_MT_OCI_MANIFEST, OCI_MT_DOCKER_MANIFEST, NULL};
         static const char *const indexes[] = {OCI_MT_OCI_INDEX, OCI_MT_DOCKER_LIST, NULL};
-        _cleanup_(json_docp) struct json_doc *doc = NULL;
+        _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
         const struct json_value *root;
         const char *mt;
         int r;
@@ -248,7 +243,7 @@ int oci_layer_compression(const char *media_type, enum oci_compression *ret)
 int oci_manifest_parse(const char *body, size_t len, struct oci_manifest **ret, struct oci_err *e)
 {
         static const char *const configs[] = {OCI_MT_OCI_CONFIG, OCI_MT_DOCKER_CONFIG, NULL};
-        _cleanup_(json_docp) struct json_doc *doc = NULL;
+        _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
         _cleanup_(oci_manifest_freep) struct oci_manifest *m = NULL;
         const struct json_value *root, *layers;
         enum oci_compression c;
@@ -316,7 +311,7 @@ void oci_index_free(struct oci_index *idx)
 
 int oci_index_parse(const char *body, size_t len, struct oci_index **ret, struct oci_err *e)
 {
-        _cleanup_(json_docp) struct json_doc *doc = NULL;
+        _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
         _cleanup_(oci_index_freep) struct oci_index *idx = NULL;
         const struct json_value *root, *list;
         int r;
@@ -412,7 +407,7 @@ void oci_image_config_free(struct oci_image_config *c)
 
 int oci_config_parse(const char *body, size_t len, struct oci_image_config **ret, struct oci_err *e)
 {
-        _cleanup_(json_docp) struct json_doc *doc = NULL;
+        _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
         _cleanup_(oci_image_config_freep) struct oci_image_config *c = NULL;
         const struct json_value *root, *cfg, *rootfs;
         int r;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of a few helpers of lib/core/util.c: the size and duration
- * parsers (units, junk, overflow), format_bytes, copy_utf8, and mkdir_p/rm_rf in a
+ * parsers (units, junk, overflow), format_bytes, copy_utf8, base64, and mkdir_p/rm_rf in a
  * private temporary directory (rm_rf must not follow symlinks out of it),
  * and write_file_replace (whole new text, no temporary file left).
  */
@@ -188,6 +188,37 @@ static void touch(const char *path)
         close(fd);
 }
 
+static void test_base64(void **state)
+{
+        char *b = base64_encode("alice:s3cret", 12);
+        uint8_t *d;
+        size_t len;
+
+        (void)state;
+        assert_string_equal(b, "YWxpY2U6czNjcmV0");
+        assert_int_equal(base64_decode(b, &d, &len), 0);
+        assert_int_equal(len, 12);
+        assert_string_equal((char *)d, "alice:s3cret");
+        free(b);
+        free(d);
+        b = base64_encode("\xff\x00", 2);
+        assert_string_equal(b, "/wA=");
+        assert_int_equal(base64_decode(b, &d, &len), 0);
+        assert_int_equal(len, 2);
+        assert_memory_equal(d, "\xff\x00", 2);
+        free(b);
+        free(d);
+        assert_int_equal(base64_decode("YQ", &d, &len), 0); /* padding optional */
+        assert_int_equal(len, 1);
+        assert_string_equal((char *)d, "a");
+        free(d);
+        assert_int_equal(base64_decode("", &d, &len), 0);
+        assert_int_equal(len, 0);
+        free(d);
+        assert_int_equal(base64_decode("!!!!", &d, &len), -EBADMSG);
+        assert_int_equal(base64_decode("YW J j", &d, &len), -EBADMSG);
+}
+
 static void test_mkdir_p_rm_rf(void **state)
 {
         const char *base = *state;
@@ -275,6 +306,7 @@ int main(void)
                 cmocka_unit_test(test_parse_duration),
                 cmocka_unit_test(test_format_bytes),
                 cmocka_unit_test(test_copy_utf8),
+                cmocka_unit_test(test_base64),
                 cmocka_unit_test_setup_teardown(test_mkdir_p_rm_rf, tmpdir_setup, tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_mkdir_p_edge_cases, tmpdir_setup,
                                                 tmpdir_teardown),

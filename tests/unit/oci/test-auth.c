@@ -52,24 +52,6 @@ static void test_challenge(void **state)
         assert_int_equal(oci_challenge_parse("", &c), -EINVAL);
 }
 
-static void test_base64(void **state)
-{
-        char *b = oci_base64("alice:s3cret", 12), *d;
-        size_t len;
-
-        assert_string_equal(b, "YWxpY2U6czNjcmV0");
-        assert_int_equal(oci_unbase64(b, &d, &len), 0);
-        assert_int_equal(len, 12);
-        assert_string_equal(d, "alice:s3cret");
-        free(b);
-        free(d);
-        assert_int_equal(oci_unbase64("YQ==", &d, &len), 0);
-        assert_int_equal(len, 1);
-        free(d);
-        assert_int_equal(oci_unbase64("abc", &d, &len), -EINVAL);
-        assert_int_equal(oci_unbase64("!!!!", &d, &len), -EINVAL);
-}
-
 static void test_store(void **state)
 {
         char *home = e2fs_tmpdir(), *path = strdup_printf("%s/auth.json", home);
@@ -160,7 +142,6 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_challenge),
-                cmocka_unit_test(test_base64),
                 cmocka_unit_test(test_store),
                 cmocka_unit_test(test_docker_config),
         };

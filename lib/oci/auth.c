@@ -13,12 +13,14 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "credhelper.h"
 #include "lib/core/json.h"
 #include "lib/core/util.h"
 
@@ -47,61 +49,58 @@ char *oci_auth_basic_header(const struct oci_cred *c)
         return out;
 }
 
-/* "https://index.docker.io/v1/" → "index.docker.io"; "host:5000/v2" → "host:5000". */
-static char *key_host(const char *key)
-{
-        const char *p = startswith(key, "https://");
-
-        if (!p)
-                p = startswith(key, "http://");
-        if (!p)
-                p = key;
-        return strndup(p, strcspn(p, "/"));
-}
-
 static bool is_docker_hub(const char *host)
 {
         return streq(host, "docker.io") || streq(host, "index.docker.io") ||
                streq(host, "registry-1.docker.io") || streq(host, "registry.hub.docker.com");
 }
 
-/* Looks registry up in the "auths" of a config file. */
-static int lookup_file(const char *path, const char *registry, struct oci_cred *ret)
+/* Whether a config key names registry: "https://index.docker.io/v1/" names
+ * docker.io, "http://host:5000/v2/" and "host:5000" name host:5000. */
+static bool key_names(const char *key, const char *registry)
 {
-        _cleanup_free_ char *text = NULL;
-        _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
-        const struct json_value *root, *auths;
-        size_t len;
-        int r;
+        const char *p = startswith(key, "https://");
+        char host[256];
+        size_t n;
 
-        r = read_file(path, OCI_AUTH_FILE_MAX, &text, &len);
-        if (r < 0)
-                return -ENOENT;
-        if (json_parse(text, len, &doc, &root) < 0)
-                return -ENOENT;
-        auths = json_get(root, "auths");
+        if (!p)
+                p = startswith(key, "http://");
+        if (!p)
+                p = key;
+        n = strcspn(p, "/");
+        if (n >= sizeof(host))
+                return false;
+        memcpy(host, p, n);
+        host[n] = '\0';
+        return streq(host, registry) || (is_docker_hub(host) && is_docker_hub(registry));
+}
+
+/* The credentials of registry's "auths" entry, inline in the file. */
+static int from_auths(const struct json_value *root, const char *registry, struct oci_cred *ret)
+{
+        const struct json_value *auths = json_get(root, "auths");
+
         if (!auths || auths->type != JSON_OBJECT)
                 return -ENOENT;
         for (size_t i = 0; i < auths->c.count; i++) {
-                _cleanup_free_ char *host = key_host(auths->c.keys[i]), *pair = NULL;
                 const char *b64 = json_string(json_get(&auths->c.items[i], "auth"), NULL);
-                char *colon;
+                _cleanup_free_ uint8_t *raw = NULL;
+                char *pair, *colon;
                 size_t plen;
 
-                if (!host)
-                        return -ENOMEM;
-                if (!streq(host, registry) && !(is_docker_hub(host) && is_docker_hub(registry)))
+                if (!key_names(auths->c.keys[i], registry) || !b64 ||
+                    base64_decode(b64, &raw, &plen) < 0)
                         continue;
-                if (!b64 || base64_decode(b64, (uint8_t **)&pair, &plen) < 0 ||
-                    strlen(pair) != plen)
-                        continue;
+                pair = (char *)raw;
                 colon = strchr(pair, ':');
-                if (!colon)
+                if (strlen(pair) != plen || !colon) {
+                        explicit_bzero(raw, plen);
                         continue;
+                }
                 *colon = '\0';
                 ret->username = strdup(pair);
                 ret->password = strdup(colon + 1);
-                explicit_bzero(pair, plen);
+                explicit_bzero(raw, plen);
                 if (!ret->username || !ret->password) {
                         oci_cred_clear(ret);
                         return -ENOMEM;
@@ -109,6 +108,56 @@ static int lookup_file(const char *path, const char *registry, struct oci_cred *
                 return 0;
         }
         return -ENOENT;
+}
+
+/* The credential helper a Docker config names for registry: its
+ * "credHelpers" entry, else its "credsStore"; NULL for none. */
+static const char *helper_for(const struct json_value *root, const char *registry)
+{
+        const struct json_value *helpers = json_get(root, "credHelpers");
+        const char *name;
+
+        if (helpers && helpers->type == JSON_OBJECT)
+                for (size_t i = 0; i < helpers->c.count; i++) {
+                        name = json_string(&helpers->c.items[i], NULL);
+                        if (name && *name && key_names(helpers->c.keys[i], registry))
+                                return name;
+                }
+        name = json_string(json_get(root, "credsStore"), NULL);
+        return name && *name ? name : NULL;
+}
+
+/* Looks registry up in a config file: through the credential helper it
+ * names (Docker's files only), then in its "auths". A helper that fails is
+ * no error (the file's own entries may still do): it is noted in note. */
+static int lookup_file(const char *path, const char *registry, bool helpers, struct oci_cred *ret,
+                       char *note, size_t note_size)
+{
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
+        const struct json_value *root;
+        const char *helper;
+        size_t len;
+        int r;
+
+        if (read_file(path, OCI_AUTH_FILE_MAX, &text, &len) < 0 ||
+            json_parse(text, len, &doc, &root) < 0)
+                return -ENOENT;
+        helper = helpers ? helper_for(root, registry) : NULL;
+        if (helper) {
+                /* Docker asks for Docker Hub by its v1 URL, so helpers keep it so. */
+                const char *server =
+                        is_docker_hub(registry) ? "https://index.docker.io/v1/" : registry;
+                char why[256];
+
+                r = oci_credhelper_get(helper, server, OCI_CREDHELPER_TIMEOUT_MS, ret, why,
+                                       sizeof(why));
+                if (r == 0 || r == -ENOMEM)
+                        return r;
+                if (r != -ENOENT)
+                        snprintf(note, note_size, "%s (named by %s)", why, path);
+        }
+        return from_auths(root, registry, ret);
 }
 
 static char *docker_config_path(void)
@@ -125,7 +174,8 @@ static char *docker_config_path(void)
         return home ? strdup_printf("%s/.docker/config.json", home) : NULL;
 }
 
-int oci_auth_lookup(const char *home, const char *registry, struct oci_cred *ret)
+int oci_auth_lookup(const char *home, const char *registry, struct oci_cred *ret, char *note,
+                    size_t note_size)
 {
         _cleanup_free_ char *ours = strdup_printf("%s/" OCI_AUTH_FILE, home);
         _cleanup_free_ char *docker = docker_config_path();
@@ -134,9 +184,10 @@ int oci_auth_lookup(const char *home, const char *registry, struct oci_cred *ret
 
         if (!ours)
                 return -ENOMEM;
-        r = lookup_file(ours, registry, &c);
+        snprintf(note, note_size, "%s", "");
+        r = lookup_file(ours, registry, false, &c, note, note_size);
         if (r == -ENOENT && docker)
-                r = lookup_file(docker, registry, &c);
+                r = lookup_file(docker, registry, true, &c, note, note_size);
         if (r < 0)
                 return r;
         *ret = c;
@@ -276,7 +327,7 @@ int oci_auth_list(const char *home, char ***ret_registries, char ***ret_users, s
         for (size_t i = 0; i < count; i++) {
                 struct oci_cred c = {0};
 
-                if (lookup_file(path, auths->c.keys[i], &c) < 0)
+                if (from_auths(root, auths->c.keys[i], &c) < 0)
                         continue;
                 regs[n] = strdup(auths->c.keys[i]);
                 users[n] = c.username;

@@ -4,8 +4,9 @@
  *
  * Credentials come from, in order: `msb registry login` ($MSB_HOME/auth.json,
  * mode 0600, the same "auths" layout as Docker's and Podman's files), then
- * Docker's config ($DOCKER_CONFIG/config.json or ~/.docker/config.json;
- * only inline "auth" entries: credential helpers are not run). Docker Hub
+ * Docker's config ($DOCKER_CONFIG/config.json or ~/.docker/config.json):
+ * the credential helper it names for the registry ("credHelpers", else
+ * "credsStore"; credhelper.h), then its inline "auth" entries. Docker Hub
  * is found under any of its historical keys.
  *
  * Challenges are the WWW-Authenticate header of a 401 answer:
@@ -27,8 +28,11 @@ struct oci_cred {
 
 void oci_cred_clear(struct oci_cred *c);
 
-/* Credentials for registry ("docker.io", "localhost:5000"): 0, or -ENOENT. */
-int oci_auth_lookup(const char *home, const char *registry, struct oci_cred *ret);
+/* Credentials for registry ("docker.io", "localhost:5000"): 0, or -ENOENT.
+ * A credential helper that was named but failed leaves a one-line note
+ * (note_size bytes; "" otherwise) for the error a registry refusal gives. */
+int oci_auth_lookup(const char *home, const char *registry, struct oci_cred *ret, char *note,
+                    size_t note_size);
 
 /* Stores (replacing) credentials for registry in $home/auth.json. */
 int oci_auth_login(const char *home, const char *registry, const char *username,

@@ -52,7 +52,8 @@ struct oci_registry {
         char *home;
         struct oci_cred cred;
         bool have_cred;
-        bool basic_sent; /* the stored credentials went out and still got a 401 */
+        char cred_note[320]; /* why a credential helper gave none, for a 401 */
+        bool basic_sent;     /* the stored credentials went out and still got a 401 */
         char *authorization;
         int cancel_fd;
 };
@@ -129,7 +130,8 @@ int oci_registry_new(const struct oci_ref *ref, const struct oci_registry_opts *
                         return -ENOMEM;
                 r->have_cred = true;
         } else if (r->home) {
-                r->have_cred = oci_auth_lookup(r->home, r->registry, &r->cred) == 0;
+                r->have_cred = oci_auth_lookup(r->home, r->registry, &r->cred, r->cred_note,
+                                               sizeof(r->cred_note)) == 0;
         }
         *ret = TAKE_PTR(r);
         return 0;
@@ -316,6 +318,10 @@ static int status_error(struct oci_registry *r, const struct response *resp, con
                                            "%s: access denied (HTTP %ld)%s: check the credentials "
                                            "of 'msb registry login %s'",
                                            url, resp->status, msg, r->registry);
+                if (r->cred_note[0])
+                        return oci_err_set(e, -EACCES,
+                                           "%s: access denied (HTTP %ld)%s, and no credentials: %s",
+                                           url, resp->status, msg, r->cred_note);
                 return oci_err_set(e, -EACCES,
                                    "%s: access denied (HTTP %ld)%s: the repository does not exist "
                                    "or needs 'msb registry login %s'",

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Authentication: Basic (htpasswd) and the Bearer token flow against a
-token server, credentials from `msb registry login` and from Docker's
-config.json, and the errors without them."""
+token server, credentials from `msb registry login`, from Docker's
+config.json and from the credential helper it names, and the errors without
+them."""
 import base64
 import json
 import os
@@ -69,6 +70,42 @@ def test_docker_config_credentials(msb, registry, tmp_path, htpasswd):
             "auth": base64.b64encode(b"alice:s3cret").decode()}}}))
     msb.run("pull", ref, check=True)
     msb.rootfs(ref)
+
+
+def test_docker_credential_helper(msb, registry, tmp_path, htpasswd):
+    """config.json's credsStore names a helper that keeps the password."""
+    ref = private_image(registry, tmp_path)
+    registry.restart(("htpasswd", str(htpasswd)))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    asked = tmp_path / "asked"
+    helper = bin_dir / "docker-credential-msbtest"
+    helper.write_text(f"""#!/bin/sh
+read -r server
+echo "$server" >> {asked}
+if [ "$server" = "{registry.host}" ] && [ "$1" = get ]; then
+    printf '{{"ServerURL":"%s","Username":"alice","Secret":"s3cret"}}' "$server"
+else
+    echo "credentials not found in native keychain"; exit 1
+fi
+""")
+    helper.chmod(0o755)
+    docker = msb.home.parent / ".docker"
+    docker.mkdir()
+    (docker / "config.json").write_text(json.dumps(
+        {"credsStore": "msbtest", "auths": {registry.host: {}}}))
+    path = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+    msb.run("pull", ref, check=True, env=path)
+    assert cat(msb.rootfs(ref), "/secret") == "classified"
+    assert asked.read_text().splitlines()[0] == registry.host
+
+    # A helper that is not installed: the 401's error names it.
+    (docker / "config.json").write_text(json.dumps({"credsStore": "nosuchhelper"}))
+    msb.run("image", "rm", ref, check=True)
+    r = msb.run("pull", ref, check=False, env=path)
+    assert r.returncode == EXIT_REGISTRY
+    assert "docker-credential-nosuchhelper: not found on PATH" in r.err
 
 
 def test_token_flow(msb, registry, tmp_path):

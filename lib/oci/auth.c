@@ -75,12 +75,42 @@ static bool key_names(const char *key, const char *registry)
         return streq(host, registry) || (is_docker_hub(host) && is_docker_hub(registry));
 }
 
-/* The credentials of registry's "auths" entry, inline in the file. */
-static int from_auths(const struct json_value *root, const char *registry, struct oci_cred *ret)
-{
-        const struct json_value *auths = json_get(root, "auths");
+/* A credentials file read whole. Its text is wiped when done with. */
+struct auth_file {
+        char *text;
+        size_t len;
+        struct json_doc *doc;
+        const struct json_value *root;  /* NULL: missing or not JSON */
+        const struct json_value *auths; /* its "auths" object, or NULL */
+};
 
-        if (!auths || auths->type != JSON_OBJECT)
+static void auth_file_done(struct auth_file *f)
+{
+        if (f->text)
+                explicit_bzero(f->text, f->len);
+        free(f->text);
+        json_doc_free(f->doc);
+}
+
+/* 0 (a missing file reads as empty), or a read error. */
+static int auth_file_read(const char *path, struct auth_file *f)
+{
+        int r = read_file(path, OCI_AUTH_FILE_MAX, &f->text, &f->len);
+
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        if (json_parse(f->text, f->len, &f->doc, &f->root) < 0)
+                return 0;
+        f->auths = json_get(f->root, "auths");
+        if (f->auths && f->auths->type != JSON_OBJECT)
+                f->auths = NULL;
+        return 0;
+}
+
+/* The credentials of registry's "auths" entry, inline in the file. */
+static int from_auths(const struct json_value *auths, const char *registry, struct oci_cred *ret)
+{
+        if (!auths)
                 return -ENOENT;
         for (size_t i = 0; i < auths->c.count; i++) {
                 const char *b64 = json_string(json_get(&auths->c.items[i], "auth"), NULL);
@@ -133,17 +163,13 @@ static const char *helper_for(const struct json_value *root, const char *registr
 static int lookup_file(const char *path, const char *registry, bool helpers, struct oci_cred *ret,
                        char *note, size_t note_size)
 {
-        _cleanup_free_ char *text = NULL;
-        _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
-        const struct json_value *root;
+        _cleanup_(auth_file_done) struct auth_file f = {0};
         const char *helper;
-        size_t len;
         int r;
 
-        if (read_file(path, OCI_AUTH_FILE_MAX, &text, &len) < 0 ||
-            json_parse(text, len, &doc, &root) < 0)
+        if (auth_file_read(path, &f) < 0 || !f.root)
                 return -ENOENT;
-        helper = helpers ? helper_for(root, registry) : NULL;
+        helper = helpers ? helper_for(f.root, registry) : NULL;
         if (helper) {
                 /* Docker asks for Docker Hub by its v1 URL, so helpers keep it so. */
                 const char *server =
@@ -157,7 +183,7 @@ static int lookup_file(const char *path, const char *registry, bool helpers, str
                 if (r != -ENOENT)
                         snprintf(note, note_size, "%s (named by %s)", why, path);
         }
-        return from_auths(root, registry, ret);
+        return from_auths(f.auths, registry, ret);
 }
 
 static char *docker_config_path(void)
@@ -199,28 +225,26 @@ int oci_auth_lookup(const char *home, const char *registry, struct oci_cred *ret
 static int rewrite(const char *home, const char *registry, const char *b64)
 {
         _cleanup_free_ char *path = strdup_printf("%s/" OCI_AUTH_FILE, home), *tmp = NULL,
-                            *text = NULL, *out = NULL;
-        _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
-        const struct json_value *root = NULL, *auths = NULL;
+                            *out = NULL;
+        _cleanup_(auth_file_done) struct auth_file f = {0};
+        const struct json_value *auths;
         struct json_writer w;
         _cleanup_close_ int fd = -1;
         bool found = false;
-        size_t len;
         int r;
 
         if (!path)
                 return -ENOMEM;
-        r = read_file(path, OCI_AUTH_FILE_MAX, &text, &len);
-        if (r >= 0 && json_parse(text, len, &doc, &root) >= 0)
-                auths = json_get(root, "auths");
-        else if (r < 0 && r != -ENOENT)
+        r = auth_file_read(path, &f);
+        if (r < 0)
                 return r;
+        auths = f.auths;
 
         json_writer_init(&w);
         json_begin_object(&w);
         json_key(&w, "auths");
         json_begin_object(&w);
-        for (size_t i = 0; auths && auths->type == JSON_OBJECT && i < auths->c.count; i++) {
+        for (size_t i = 0; auths && i < auths->c.count; i++) {
                 const char *v = json_string(json_get(&auths->c.items[i], "auth"), NULL);
 
                 if (streq(auths->c.keys[i], registry)) {
@@ -305,21 +329,18 @@ static void strv_freep(char ***v)
 
 int oci_auth_list(const char *home, char ***ret_registries, char ***ret_users, size_t *ret_n)
 {
-        _cleanup_free_ char *path = strdup_printf("%s/" OCI_AUTH_FILE, home), *text = NULL;
-        _cleanup_(json_doc_freep) struct json_doc *doc = NULL;
+        _cleanup_free_ char *path = strdup_printf("%s/" OCI_AUTH_FILE, home);
+        _cleanup_(auth_file_done) struct auth_file f = {0};
         _cleanup_(strv_freep) char **regs = NULL, **users = NULL;
-        const struct json_value *root, *auths = NULL;
-        size_t len, n = 0, count;
+        size_t n = 0, count;
         int r;
 
         if (!path)
                 return -ENOMEM;
-        r = read_file(path, OCI_AUTH_FILE_MAX, &text, &len);
-        if (r >= 0 && json_parse(text, len, &doc, &root) >= 0)
-                auths = json_get(root, "auths");
-        else if (r < 0 && r != -ENOENT)
+        r = auth_file_read(path, &f);
+        if (r < 0)
                 return r;
-        count = auths && auths->type == JSON_OBJECT ? auths->c.count : 0;
+        count = f.auths ? f.auths->c.count : 0;
         regs = calloc(count + 1, sizeof(char *));
         users = calloc(count + 1, sizeof(char *));
         if (!regs || !users)
@@ -327,9 +348,9 @@ int oci_auth_list(const char *home, char ***ret_registries, char ***ret_users, s
         for (size_t i = 0; i < count; i++) {
                 struct oci_cred c = {0};
 
-                if (from_auths(root, auths->c.keys[i], &c) < 0)
+                if (from_auths(f.auths, f.auths->c.keys[i], &c) < 0)
                         continue;
-                regs[n] = strdup(auths->c.keys[i]);
+                regs[n] = strdup(f.auths->c.keys[i]);
                 users[n] = c.username;
                 c.username = NULL;
                 oci_cred_clear(&c);
@@ -341,8 +362,6 @@ int oci_auth_list(const char *home, char ***ret_registries, char ***ret_users, s
                 }
                 n++;
         }
-        if (text)
-                explicit_bzero(text, len);
         *ret_registries = TAKE_PTR(regs);
         *ret_users = TAKE_PTR(users);
         *ret_n = n;

@@ -62,8 +62,14 @@ class World:
         os.makedirs(self.tmp, exist_ok=True)
         self.procs = []
         self.gw = None
-        self.namespaces = []
         self.gw_args = None
+        try:
+            self.build()
+        except BaseException:
+            self.close()  # nothing half-made stays behind
+            raise
+
+    def build(self):
         for ns in (self.g, self.h, self.w):
             sh("ip", "netns", "add", ns)
             sh("ip", "-n", ns, "link", "set", "lo", "up")

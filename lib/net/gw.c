@@ -455,16 +455,14 @@ static void icmp_error(struct net_gw *gw, enum net_icmp_err err, const struct in
 void net_icmp_unreach(struct net_gw *gw, const struct net_pkt *k)
 {
         const uint8_t *ip = k->eth_dst + NET_ETH_LEN;
-        const struct in6_addr *from = k->family == AF_INET ? &gw->gw4m : &gw->cfg.gw6;
-
-        icmp_error(gw, NET_ICMP_PROHIBITED, from, &k->src, ip, (size_t)(k->l4 - ip) + k->l4_len);
+        icmp_error(gw, NET_ICMP_PROHIBITED, net_gw_addr(gw, k->family == AF_INET), &k->src, ip,
+                   (size_t)(k->l4 - ip) + k->l4_len);
 }
 
 void net_icmp_flow_error(struct net_gw *gw, enum net_icmp_err err, const struct flow_key *key,
                          bool from_remote, const uint8_t *l4, size_t l4_len)
 {
         bool v4 = net_addr_is_v4(&key->gaddr);
-        const struct in6_addr *gw_addr = v4 ? &gw->gw4m : &gw->cfg.gw6;
         uint8_t quote[NET_IP6_LEN + NET_TCP_LEN];
         size_t quote_len;
 
@@ -472,7 +470,8 @@ void net_icmp_flow_error(struct net_gw *gw, enum net_icmp_err err, const struct 
                 return;
         memcpy(quote + (v4 ? NET_IP4_LEN : NET_IP6_LEN), l4, l4_len);
         quote_len = net_ip_finish(quote, &key->gaddr, &key->raddr, key->proto, l4_len);
-        icmp_error(gw, err, from_remote ? &key->raddr : gw_addr, &key->gaddr, quote, quote_len);
+        icmp_error(gw, err, from_remote ? &key->raddr : net_gw_addr(gw, v4), &key->gaddr, quote,
+                   quote_len);
         gw->stats.icmp_errors++;
 }
 

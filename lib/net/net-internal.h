@@ -222,6 +222,11 @@ bool net_allow_flow(struct net_gw *gw, enum net_direction dir, uint8_t ipproto,
 void net_report_deny(struct net_gw *gw, const struct net_deny *d);
 /* True when a is the gateway's address (either family). */
 bool net_is_gw(const struct net_gw *gw, const struct in6_addr *a);
+/* The gateway's address in one family (IPv4 in its mapped form). */
+static inline const struct in6_addr *net_gw_addr(const struct net_gw *gw, bool v4)
+{
+        return v4 ? &gw->gw4m : &gw->cfg.gw6;
+}
 /* Where a flow to dst:port goes on the host (the host alias for the
  * gateway's own address), as a sockaddr_in or sockaddr_in6. Returns its
  * length; the family is ret->ss_family. */

@@ -590,7 +590,7 @@ void net_tcp_inbound(struct net_gw *gw, int fd, const struct net_port *port,
 
         net_sockaddr_addr(peer, &src, &sport);
         key.gaddr = want_v4 ? gw->guest4m : gw->cfg.guest6;
-        key.raddr = want_v4 ? gw->gw4m : gw->cfg.gw6;
+        key.raddr = *net_gw_addr(gw, want_v4);
         if (!net_allow_flow(gw, NET_DIR_INGRESS, IPPROTO_TCP, &src, sport, &key.gaddr,
                             port->guest_port))
                 return;

@@ -341,7 +341,7 @@ void net_udp_inbound(struct net_gw *gw, struct listener *l, uint32_t lidx)
 
                         net_sockaddr_addr(&c, &src, &sport);
                         key.gaddr = v4 ? gw->guest4m : gw->cfg.guest6;
-                        key.raddr = v4 ? gw->gw4m : gw->cfg.gw6;
+                        key.raddr = *net_gw_addr(gw, v4);
                         if (!net_allow_flow(gw, NET_DIR_INGRESS, IPPROTO_UDP, &src, sport,
                                             &key.gaddr, key.gport))
                                 continue;

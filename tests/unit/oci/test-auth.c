@@ -163,6 +163,28 @@ static const char helper_script[] =
         "*) echo 'credentials not found in native keychain'; exit 1 ;;\n"
         "esac\n";
 
+/* Installs helper_script as docker-credential-msbtest in home/bin, first
+ * on PATH. Returns the file its questions go to (to free). */
+static char *install_helper(const char *home)
+{
+        static char *system_path;
+        char *bin = strdup_printf("%s/bin", home);
+        char *helper = strdup_printf("%s/docker-credential-msbtest", bin);
+        char *asked = strdup_printf("%s/asked", home), *path;
+
+        if (!system_path)
+                system_path = strdup(getenv("PATH"));
+        path = strdup_printf("%s:%s", bin, system_path);
+        assert_int_equal(mkdir(bin, 0700), 0);
+        assert_int_equal(write_file(helper, helper_script, 0700), 0);
+        setenv("PATH", path, 1);
+        setenv("MSB_TEST_ASKED", asked, 1);
+        free(path);
+        free(helper);
+        free(bin);
+        return asked;
+}
+
 static void test_credential_helper(void **state)
 {
         static const struct {
@@ -180,17 +202,10 @@ static void test_credential_helper(void **state)
                 {"hang.example", -ETIMEDOUT, NULL, "no answer within 0.3 s"},
                 {"closed.example", -ETIMEDOUT, NULL, "no answer within 0.3 s"},
         };
-        char *home = e2fs_tmpdir(), *bin = strdup_printf("%s/bin", home);
-        char *helper = strdup_printf("%s/docker-credential-msbtest", bin);
-        char *asked = strdup_printf("%s/asked", home), *text = NULL;
-        char *path = strdup_printf("%s:%s", bin, getenv("PATH"));
+        char *home = e2fs_tmpdir(), *asked = install_helper(home), *text = NULL;
         struct oci_cred c = {0};
         char why[256];
 
-        assert_int_equal(mkdir(bin, 0700), 0);
-        assert_int_equal(write_file(helper, helper_script, 0700), 0);
-        setenv("PATH", path, 1);
-        setenv("MSB_TEST_ASKED", asked, 1);
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
                 int r = oci_credhelper_get("msbtest", cases[i].server, 300, &c, why, sizeof(why));
 
@@ -209,28 +224,18 @@ static void test_credential_helper(void **state)
         assert_int_equal(oci_credhelper_get("../msbtest", "x", 300, &c, why, sizeof(why)), -EINVAL);
         assert_int_equal(oci_credhelper_get("", "x", 300, &c, why, sizeof(why)), -EINVAL);
         assert_int_equal(rm_rf(home), 0);
-        free(path);
         free(asked);
-        free(helper);
-        free(bin);
         free(home);
 }
 
 static void test_docker_config_helpers(void **state)
 {
         char *home = e2fs_tmpdir(), *dir = strdup_printf("%s/docker", home);
-        char *cfg = strdup_printf("%s/config.json", dir), *bin = strdup_printf("%s/bin", home);
-        char *helper = strdup_printf("%s/docker-credential-msbtest", bin);
-        char *asked = strdup_printf("%s/asked", home);
-        char *path = strdup_printf("%s:%s", bin, getenv("PATH"));
+        char *cfg = strdup_printf("%s/config.json", dir), *asked = install_helper(home);
         struct oci_cred c = {0};
         char note[320];
 
         assert_int_equal(mkdir(dir, 0700), 0);
-        assert_int_equal(mkdir(bin, 0700), 0);
-        assert_int_equal(write_file(helper, helper_script, 0700), 0);
-        setenv("PATH", path, 1);
-        setenv("MSB_TEST_ASKED", asked, 1);
         setenv("DOCKER_CONFIG", dir, 1);
         /* credsStore for everyone; what it does not know, the inline entry */
         assert_int_equal(write_file(cfg,
@@ -270,10 +275,7 @@ static void test_docker_config_helpers(void **state)
         assert_non_null(strstr(note, "docker-credential-missing: not found on PATH (named by "));
         unsetenv("DOCKER_CONFIG");
         assert_int_equal(rm_rf(home), 0);
-        free(path);
         free(asked);
-        free(helper);
-        free(bin);
         free(cfg);
         free(dir);
         free(home);
